@@ -1,0 +1,90 @@
+// Runs topofit as a separate process, exactly as a user runs it
+// (`node dist/main.js serve ...`), against a local control plane.
+import { existsSync } from "node:fs";
+import { request } from "node:https";
+import path from "node:path";
+import { repoRoot } from "./binaries.js";
+import type { ControlPlane } from "./control-plane.js";
+import { getFreePort } from "./control-plane.js";
+import { ManagedProcess } from "./processes.js";
+import { waitFor } from "./wait.js";
+
+export const TOPOFIT_MAIN = path.join(repoRoot, "dist", "main.js");
+
+export interface TopofitProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly caPem: string;
+  readonly logPath: string;
+  readonly process: ManagedProcess;
+  /** GET a path over TLS (trusting the cluster CA). */
+  get(pathname: string): Promise<{ status: number; body: string }>;
+  stop(): Promise<void>;
+}
+
+export interface StartTopofitOptions {
+  readonly args?: readonly string[];
+  /** Reuse a port (to restart on the same URL). */
+  readonly port?: number;
+  readonly name?: string;
+}
+
+export function httpsGet(url: string, caPem: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca: caPem, method: "GET", timeout: 5000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Starts `topofit serve` with a serving certificate from the cluster CA and the admin kubeconfig; waits for /readyz. */
+export async function startTopofit(cp: ControlPlane, options: StartTopofitOptions = {}): Promise<TopofitProcess> {
+  if (!existsSync(TOPOFIT_MAIN)) {
+    throw new Error(`${TOPOFIT_MAIN} does not exist: run \`npm run build\` first (npm test does it)`);
+  }
+  const port = options.port ?? (await getFreePort());
+  const name = options.name ?? "topofit";
+  const cert = await cp.issueServingCert(["127.0.0.1", "localhost"], `${name}-serving`);
+  const logPath = path.join(cp.dataDir, `${name}.log`);
+  const proc = ManagedProcess.start({
+    name,
+    command: process.execPath,
+    args: [
+      TOPOFIT_MAIN,
+      "serve",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--kubeconfig",
+      cp.kubeconfigPath,
+      "--tls-cert-file",
+      cert.certPath,
+      "--tls-key-file",
+      cert.keyPath,
+      "--log-level",
+      "debug",
+      ...(options.args ?? []),
+    ],
+    logPath,
+  });
+  const url = `https://127.0.0.1:${port}`;
+  const get = (pathname: string) => httpsGet(`${url}${pathname}`, cp.caPem);
+  try {
+    await waitFor(
+      async () => {
+        if (!proc.running) throw new Error(`topofit ${proc.describeExit()}:\n${proc.tail(30)}`);
+        return (await get("/readyz")).status === 200;
+      },
+      { what: `topofit at ${url} to be ready`, timeoutMs: 30_000, intervalMs: 200 },
+    );
+  } catch (err) {
+    await proc.stop();
+    throw new Error(`${(err as Error).message}\n--- ${logPath} ---\n${proc.tail(40)}`);
+  }
+  return { url, port, caPem: cp.caPem, logPath, process: proc, get, stop: async () => void (await proc.stop()) };
+}

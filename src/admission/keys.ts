@@ -1,0 +1,6 @@
+// Annotation keys the webhook owns. Every key under TOPOFIT_PREFIX on a GPU pod
+// is written by topofit alone; values a user set there are replaced or removed.
+export const TOPOFIT_PREFIX = "topofit.io/";
+export const RULE_ANNOTATION = "topofit.io/rule";
+export const PLACEMENT_ANNOTATION = "topofit.io/placement";
+export const DEFAULT_SCHEDULER_NAME = "default-scheduler";

@@ -1,0 +1,187 @@
+// `topofit serve`: wires the stores, the cluster watches and the HTTPS server.
+import { hostname } from "node:os";
+import type { V1ConfigMap, V1ObjectReference } from "@kubernetes/client-node";
+import type { ServeSettings } from "../config.js";
+import { createEventRecorder, type EventRecorder } from "../kube/events.js";
+import { loadKubeConfig } from "../kube/client.js";
+import { watchConfigMap, type ConfigMapWatch } from "../kube/configmap-watch.js";
+import { watchNamespaceLabels, type NamespaceLabels } from "../kube/namespaces.js";
+import { EMBEDDED_POLICY_YAML } from "../policy/embedded.js";
+import { watchPolicyFile, type PolicyFileSource } from "../policy/file-source.js";
+import { formatIssue } from "../policy/model.js";
+import { PolicyStore, type ReloadOutcome } from "../policy/store.js";
+import { buildApp } from "../server/app.js";
+import type { ReadinessCheck } from "../server/health.js";
+import { generateSelfSigned, readTlsFiles, watchTlsFiles, type TlsMaterial } from "../server/tls.js";
+import { createLogger, type Logger } from "../telemetry/logger.js";
+import { createMetrics, type Metrics } from "../telemetry/metrics.js";
+
+const COMPONENT = "topofit";
+
+function sourceKind(source: string): string {
+  return source.split(":")[0] ?? "unknown";
+}
+
+/** Log, metric and (for a ConfigMap) Event for every policy load. */
+function reportReloads(store: PolicyStore, log: Logger, metrics: Metrics, eventTarget: () => { record: EventRecorder; ref: V1ObjectReference } | undefined): void {
+  store.onReload((o: ReloadOutcome) => {
+    const source = o.result === "rejected" ? o.source : o.snapshot.source;
+    metrics.policyReloads.inc({ source: sourceKind(source), result: o.result });
+    if (o.result === "applied") {
+      metrics.policyGeneration.set(o.snapshot.generation);
+      metrics.policyRules.set(o.snapshot.policy.rules.length);
+      log.info(
+        { source, generation: o.snapshot.generation, digest: o.snapshot.digest, rules: o.snapshot.policy.rules.map((r) => r.name) },
+        "policy applied",
+      );
+      for (const w of o.warnings) log.warn({ source, warning: formatIssue(w) }, "policy warning");
+      const target = source.startsWith("configmap:") ? eventTarget() : undefined;
+      if (target) {
+        void target.record(target.ref, "Normal", "PolicyApplied", `policy generation ${o.snapshot.generation} in force (${o.snapshot.policy.rules.length} rules)`);
+      }
+    } else if (o.result === "rejected") {
+      const errors = o.errors.map(formatIssue);
+      const kept = o.kept ? `generation ${o.kept.generation} from ${o.kept.source} stays in force` : "no policy is in force yet";
+      log.error({ source, errors }, `policy rejected; ${kept}`);
+      const target = source.startsWith("configmap:") ? eventTarget() : undefined;
+      if (target) void target.record(target.ref, "Warning", "PolicyRejected", `policy rejected (${kept}): ${errors.join("; ")}`);
+    }
+  });
+}
+
+export async function runServe(settings: ServeSettings, version: string): Promise<void> {
+  const log = createLogger({ level: settings.logLevel });
+  const metrics = createMetrics();
+  const store = new PolicyStore();
+  const cluster = loadKubeConfig({
+    ...(settings.kubeconfig !== undefined ? { kubeconfig: settings.kubeconfig } : {}),
+    ...(settings.inClusterHost !== undefined ? { inClusterHost: settings.inClusterHost } : {}),
+    standalone: settings.standalone,
+  });
+  const kc = cluster.kc;
+  const record = kc ? createEventRecorder(kc, COMPONENT, log) : undefined;
+  let configMapRef: V1ObjectReference | undefined;
+  reportReloads(store, log, metrics, () => (record && configMapRef ? { record, ref: configMapRef } : undefined));
+
+  const readiness: ReadinessCheck[] = [];
+  const stops: (() => unknown)[] = [];
+  let fileSource: PolicyFileSource | undefined;
+  let cmWatch: ConfigMapWatch | undefined;
+
+  if (settings.policyFile !== undefined) {
+    fileSource = watchPolicyFile(settings.policyFile, store);
+    stops.push(() => fileSource?.stop());
+    const first = await fileSource.load();
+    if (first.result === "rejected") {
+      fileSource.stop();
+      throw new Error(`policy file ${settings.policyFile} is not valid:\n  ${first.errors.map(formatIssue).join("\n  ")}`);
+    }
+  } else if (kc) {
+    const ref = settings.policyConfigMap;
+    const source = `configmap:${ref.namespace}/${ref.name}`;
+    cmWatch = watchConfigMap(
+      kc,
+      ref,
+      {
+        onData: (cm: V1ConfigMap) => {
+          configMapRef = {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            namespace: ref.namespace,
+            name: ref.name,
+            ...(cm.metadata?.uid ? { uid: cm.metadata.uid } : {}),
+            ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}),
+          };
+          const text = cm.data?.[ref.key];
+          if (text === undefined) {
+            store.reject(source, [{ path: `data[${JSON.stringify(ref.key)}]`, message: `the ConfigMap has no key ${ref.key}` }]);
+          } else {
+            store.apply(text, source);
+          }
+        },
+        onMissing: (why) => {
+          if (why === "not-found" && store.current() === undefined) {
+            log.warn({ configMap: ref }, "policy ConfigMap not found; the embedded default policy is in force until it is created");
+            store.apply(EMBEDDED_POLICY_YAML, "embedded");
+          } else if (why === "deleted") {
+            log.warn({ configMap: ref }, "policy ConfigMap deleted; the policy in force stays until a new one is created");
+          }
+        },
+      },
+      log,
+    );
+    const watch = cmWatch;
+    readiness.push({ name: "policy-configmap", check: () => (watch.isSynced() ? undefined : "the policy ConfigMap has not been read yet") });
+    stops.push(() => watch.stop());
+  } else {
+    store.apply(EMBEDDED_POLICY_YAML, "embedded");
+  }
+
+  let namespaces: NamespaceLabels | undefined;
+  if (kc) {
+    namespaces = watchNamespaceLabels(kc, log);
+    const ns = namespaces;
+    stops.push(() => ns.stop());
+  }
+
+  let tls: TlsMaterial;
+  if (settings.tlsCertFile !== undefined && settings.tlsKeyFile !== undefined) {
+    tls = readTlsFiles(settings.tlsCertFile, settings.tlsKeyFile);
+  } else {
+    tls = await generateSelfSigned(["localhost", "127.0.0.1", "::1", hostname()]);
+    log.warn("no --tls-cert-file/--tls-key-file given: serving a self-signed certificate generated at start-up");
+  }
+
+  const app = buildApp({
+    log,
+    metrics,
+    currentPolicy: () => store.current(),
+    ...(namespaces ? { namespaceLabels: (ns: string) => namespaces?.labels(ns) } : {}),
+    readiness,
+    bodyLimit: settings.bodyLimit,
+    https: tls,
+  });
+  await app.listen({ host: settings.listenHost, port: settings.listenPort });
+  if (settings.tlsCertFile !== undefined && settings.tlsKeyFile !== undefined) {
+    const server = app.server as unknown as { setSecureContext(o: { cert: string; key: string }): void };
+    stops.push(watchTlsFiles(settings.tlsCertFile, settings.tlsKeyFile, log, (m) => server.setSecureContext({ cert: m.cert, key: m.key })));
+  }
+  const address = app.server.address();
+  log.info(
+    {
+      version,
+      address: typeof address === "object" && address ? `${address.address}:${address.port}` : String(address),
+      cluster: cluster.mode,
+      policySource: fileSource?.source ?? (cmWatch ? `configmap:${settings.policyConfigMap.namespace}/${settings.policyConfigMap.name}` : "embedded"),
+    },
+    "topofit serving",
+  );
+
+  await new Promise<void>((resolve) => {
+    let closing = false;
+    const shutdown = (signal: string) => {
+      if (closing) return;
+      closing = true;
+      log.info({ signal }, "shutting down");
+      const force = setTimeout(() => {
+        log.warn("graceful shutdown timed out; exiting");
+        resolve();
+      }, 10_000);
+      force.unref();
+      void (async () => {
+        for (const stop of stops) {
+          try {
+            await stop();
+          } catch {
+            // best effort during shutdown
+          }
+        }
+        await app.close();
+        clearTimeout(force);
+        resolve();
+      })();
+    };
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.once("SIGINT", () => shutdown("SIGINT"));
+  });
+}

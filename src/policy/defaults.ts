@@ -1,0 +1,60 @@
+// Turns a validated PlacementPolicy document into the immutable Policy model,
+// filling every default in one place.
+import type { Placement, Policy, Rule } from "./model.js";
+import { encodePlacement } from "./model.js";
+import type { PlacementPolicyDocument, PlacementSpec, RuleSpec } from "./schema.js";
+
+export const DEFAULT_GPU_RESOURCES = ["nvidia.com/gpu"] as const;
+export const DEFAULT_EXCLUDED_NAMESPACES = ["kube-system", "topofit-system"] as const;
+export const DEFAULT_PLACEMENT: Placement = { gpuLinks: "Any", numa: "Any", strategy: "BinPack" };
+
+function fillPlacement(spec: PlacementSpec | undefined, base: Placement): Placement {
+  return {
+    gpuLinks: spec?.gpuLinks ?? base.gpuLinks,
+    numa: spec?.numa ?? base.numa,
+    strategy: spec?.strategy ?? base.strategy,
+  };
+}
+
+function buildRule(spec: RuleSpec, index: number, defaultPlacement: Placement): Rule {
+  const match = spec.match ?? {};
+  const inject = spec.inject ?? {};
+  const placement = fillPlacement(spec.placement, defaultPlacement);
+  return {
+    name: spec.name,
+    index,
+    match: {
+      ...(match.namespaces !== undefined ? { namespaces: new Set(match.namespaces) } : {}),
+      ...(match.namespaceSelector !== undefined ? { namespaceSelector: match.namespaceSelector } : {}),
+      ...(match.podSelector !== undefined ? { podSelector: match.podSelector } : {}),
+      gpus: { min: match.gpus?.min ?? 0, ...(match.gpus?.max !== undefined ? { max: match.gpus.max } : {}) },
+    },
+    inject: {
+      tolerations: inject.tolerations ?? [],
+      nodeSelector: inject.nodeSelector ?? {},
+      nodeSelectorMode: inject.nodeSelectorMode ?? "IfAbsent",
+      requiredTerms: inject.nodeAffinity?.required ?? [],
+      preferredTerms: inject.nodeAffinity?.preferred ?? [],
+      ...(inject.priorityClassName !== undefined ? { priorityClassName: inject.priorityClassName } : {}),
+      priorityClassMode: inject.priorityClassMode ?? "IfAbsent",
+      ...(inject.schedulerName !== undefined ? { schedulerName: inject.schedulerName } : {}),
+      ...(inject.runtimeClassName !== undefined ? { runtimeClassName: inject.runtimeClassName } : {}),
+    },
+    placement,
+    placementAnnotation: encodePlacement(placement),
+  };
+}
+
+/** Applies defaults. The document must already have passed validatePolicyDocument. */
+export function buildPolicy(doc: PlacementPolicyDocument): Policy {
+  const spec = doc.spec;
+  const defaultPlacement = fillPlacement(spec.defaultPlacement, DEFAULT_PLACEMENT);
+  const gpuResources = spec.gpuResources ?? [...DEFAULT_GPU_RESOURCES];
+  return {
+    gpuResources,
+    gpuResourceSet: new Set(gpuResources),
+    excludedNamespaces: new Set(spec.excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES),
+    defaultPlacement,
+    rules: (spec.rules ?? []).map((r, i) => buildRule(r, i, defaultPlacement)),
+  };
+}

@@ -1,0 +1,87 @@
+// The defaulted, validated, immutable policy that the webhook and the extender read.
+import type {
+  GPU_LINK_MODES,
+  INJECT_MODES,
+  LabelSelectorSpec,
+  NodeSelectorTermSpec,
+  NUMA_MODES,
+  PreferredTermSpec,
+  STRATEGIES,
+  TolerationSpec,
+} from "./schema.js";
+
+export type GpuLinkMode = (typeof GPU_LINK_MODES)[number];
+export type NumaMode = (typeof NUMA_MODES)[number];
+export type Strategy = (typeof STRATEGIES)[number];
+export type InjectMode = (typeof INJECT_MODES)[number];
+
+export interface Placement {
+  readonly gpuLinks: GpuLinkMode;
+  readonly numa: NumaMode;
+  readonly strategy: Strategy;
+}
+
+export interface RuleMatch {
+  /** undefined: any namespace. */
+  readonly namespaces?: ReadonlySet<string>;
+  readonly namespaceSelector?: LabelSelectorSpec;
+  readonly podSelector?: LabelSelectorSpec;
+  readonly gpus: { readonly min: number; readonly max?: number };
+}
+
+export interface RuleInject {
+  readonly tolerations: readonly TolerationSpec[];
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly nodeSelectorMode: InjectMode;
+  readonly requiredTerms: readonly NodeSelectorTermSpec[];
+  readonly preferredTerms: readonly PreferredTermSpec[];
+  readonly priorityClassName?: string;
+  readonly priorityClassMode: InjectMode;
+  readonly schedulerName?: string;
+  readonly runtimeClassName?: string;
+}
+
+export interface Rule {
+  readonly name: string;
+  readonly index: number;
+  readonly match: RuleMatch;
+  readonly inject: RuleInject;
+  readonly placement: Placement;
+  /** The value of the topofit.io/placement annotation, computed once per policy load. */
+  readonly placementAnnotation: string;
+}
+
+export interface Policy {
+  readonly gpuResources: readonly string[];
+  readonly gpuResourceSet: ReadonlySet<string>;
+  readonly excludedNamespaces: ReadonlySet<string>;
+  readonly defaultPlacement: Placement;
+  readonly rules: readonly Rule[];
+}
+
+/** A policy in force, as handed out by the PolicyStore. */
+export interface PolicySnapshot {
+  readonly policy: Policy;
+  /** Increases by one on every accepted load. */
+  readonly generation: number;
+  /** Where it came from: "embedded", "file:/path", "configmap:ns/name". */
+  readonly source: string;
+  readonly loadedAt: Date;
+  /** Content hash, to skip reloads of unchanged content. */
+  readonly digest: string;
+}
+
+/** One validation problem, with the path of the offending field. */
+export interface PolicyIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export function formatIssue(issue: PolicyIssue): string {
+  return issue.path ? `${issue.path}: ${issue.message}` : issue.message;
+}
+
+/** Compact JSON of a placement, keys in a fixed order, as written to pods. */
+export function encodePlacement(p: Placement): string {
+  return JSON.stringify({ gpuLinks: p.gpuLinks, numa: p.numa, strategy: p.strategy });
+}

@@ -1,0 +1,150 @@
+// Wire schema of the PlacementPolicy document, as admins write it (YAML or JSON).
+// Every object is closed (additionalProperties: false) so that a typo in a field
+// name is a validation error instead of a silently ignored setting.
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+
+export const POLICY_API_VERSION = "topofit.io/v1alpha1";
+export const POLICY_KIND = "PlacementPolicy";
+
+/** A string limited to a closed set; rendered as JSON Schema `enum` for readable errors. */
+export function StringEnum<const T extends readonly string[]>(values: T, options: { default?: T[number]; description?: string } = {}) {
+  return Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...options });
+}
+
+const closed = { additionalProperties: false } as const;
+const StringList = Type.Array(Type.String());
+const StringMap = Type.Record(Type.String(), Type.String());
+
+export const TOLERATION_OPERATORS = ["Exists", "Equal"] as const;
+export const TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
+export const LABEL_SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
+export const NODE_SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] as const;
+export const INJECT_MODES = ["IfAbsent", "Override"] as const;
+export const GPU_LINK_MODES = ["Any", "NVLinkPreferred", "NVLinkRequired"] as const;
+export const NUMA_MODES = ["Any", "Preferred", "SingleNode"] as const;
+export const STRATEGIES = ["BinPack", "Spread"] as const;
+
+export const TolerationSchema = Type.Object(
+  {
+    key: Type.Optional(Type.String()),
+    operator: Type.Optional(StringEnum(TOLERATION_OPERATORS)),
+    value: Type.Optional(Type.String()),
+    effect: Type.Optional(StringEnum(TAINT_EFFECTS)),
+    tolerationSeconds: Type.Optional(Type.Integer()),
+  },
+  closed,
+);
+
+const LabelSelectorRequirementSchema = Type.Object(
+  { key: Type.String(), operator: StringEnum(LABEL_SELECTOR_OPERATORS), values: Type.Optional(StringList) },
+  closed,
+);
+
+export const LabelSelectorSchema = Type.Object(
+  { matchLabels: Type.Optional(StringMap), matchExpressions: Type.Optional(Type.Array(LabelSelectorRequirementSchema)) },
+  closed,
+);
+
+const NodeSelectorRequirementSchema = Type.Object(
+  { key: Type.String(), operator: StringEnum(NODE_SELECTOR_OPERATORS), values: Type.Optional(StringList) },
+  closed,
+);
+
+const NodeSelectorTermSchema = Type.Object(
+  {
+    matchExpressions: Type.Optional(Type.Array(NodeSelectorRequirementSchema)),
+    matchFields: Type.Optional(Type.Array(NodeSelectorRequirementSchema)),
+  },
+  closed,
+);
+
+const PreferredTermSchema = Type.Object(
+  {
+    weight: Type.Integer({ minimum: 1, maximum: 100 }),
+    matchExpressions: Type.Optional(Type.Array(NodeSelectorRequirementSchema)),
+    matchFields: Type.Optional(Type.Array(NodeSelectorRequirementSchema)),
+  },
+  closed,
+);
+
+export const MatchSchema = Type.Object(
+  {
+    namespaces: Type.Optional(StringList),
+    namespaceSelector: Type.Optional(LabelSelectorSchema),
+    podSelector: Type.Optional(LabelSelectorSchema),
+    gpus: Type.Optional(
+      Type.Object({ min: Type.Optional(Type.Integer({ minimum: 0 })), max: Type.Optional(Type.Integer({ minimum: 0 })) }, closed),
+    ),
+  },
+  closed,
+);
+
+export const InjectSchema = Type.Object(
+  {
+    tolerations: Type.Optional(Type.Array(TolerationSchema)),
+    nodeSelector: Type.Optional(StringMap),
+    nodeSelectorMode: Type.Optional(StringEnum(INJECT_MODES)),
+    nodeAffinity: Type.Optional(
+      Type.Object(
+        { required: Type.Optional(Type.Array(NodeSelectorTermSchema)), preferred: Type.Optional(Type.Array(PreferredTermSchema)) },
+        closed,
+      ),
+    ),
+    priorityClassName: Type.Optional(Type.String()),
+    priorityClassMode: Type.Optional(StringEnum(INJECT_MODES)),
+    schedulerName: Type.Optional(Type.String()),
+    runtimeClassName: Type.Optional(Type.String()),
+  },
+  closed,
+);
+
+export const PlacementSchema = Type.Object(
+  {
+    gpuLinks: Type.Optional(StringEnum(GPU_LINK_MODES)),
+    numa: Type.Optional(StringEnum(NUMA_MODES)),
+    strategy: Type.Optional(StringEnum(STRATEGIES)),
+  },
+  closed,
+);
+
+export const RuleSchema = Type.Object(
+  {
+    name: Type.String(),
+    match: Type.Optional(MatchSchema),
+    inject: Type.Optional(InjectSchema),
+    placement: Type.Optional(PlacementSchema),
+  },
+  closed,
+);
+
+export const PolicySpecSchema = Type.Object(
+  {
+    gpuResources: Type.Optional(StringList),
+    excludedNamespaces: Type.Optional(StringList),
+    defaultPlacement: Type.Optional(PlacementSchema),
+    rules: Type.Optional(Type.Array(RuleSchema)),
+  },
+  closed,
+);
+
+export const PlacementPolicySchema = Type.Object(
+  {
+    apiVersion: Type.Unsafe<typeof POLICY_API_VERSION>({ type: "string", const: POLICY_API_VERSION }),
+    kind: Type.Unsafe<typeof POLICY_KIND>({ type: "string", const: POLICY_KIND }),
+    metadata: Type.Optional(Type.Object({ name: Type.Optional(Type.String()), labels: Type.Optional(StringMap), annotations: Type.Optional(StringMap) })),
+    spec: PolicySpecSchema,
+  },
+  closed,
+);
+
+export type TolerationSpec = Static<typeof TolerationSchema>;
+export type LabelSelectorSpec = Static<typeof LabelSelectorSchema>;
+export type NodeSelectorRequirementSpec = Static<typeof NodeSelectorRequirementSchema>;
+export type NodeSelectorTermSpec = Static<typeof NodeSelectorTermSchema>;
+export type PreferredTermSpec = Static<typeof PreferredTermSchema>;
+export type MatchSpec = Static<typeof MatchSchema>;
+export type InjectSpec = Static<typeof InjectSchema>;
+export type PlacementSpec = Static<typeof PlacementSchema>;
+export type RuleSpec = Static<typeof RuleSchema>;
+export type PlacementPolicyDocument = Static<typeof PlacementPolicySchema>;
+export type AnySchema = TSchema;

@@ -1,0 +1,53 @@
+// buildApp(deps) assembles the HTTP server without listening, so tests drive it
+// with inject() and main.ts decides where and how it listens.
+import { fastify, LogController, type FastifyInstance } from "fastify";
+import { registerAdmissionRoutes } from "../admission/routes.js";
+import type { PolicySnapshot } from "../policy/model.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import { registerTelemetry } from "../telemetry/plugin.js";
+import { registerErrorHandling } from "./errors.js";
+import { registerHealth, type ReadinessCheck } from "./health.js";
+
+export const DEFAULT_BODY_LIMIT = 3 * 1024 * 1024;
+
+export interface AppDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly currentPolicy: () => PolicySnapshot | undefined;
+  readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
+  readonly readiness?: readonly ReadinessCheck[];
+  readonly bodyLimit?: number;
+  /** TLS material; omitted for in-process tests. */
+  readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const app = fastify({
+    loggerInstance: deps.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit,
+    connectionTimeout: 30_000,
+    requestTimeout: 15_000,
+    keepAliveTimeout: 75_000,
+    return503OnClosing: true,
+    ...(deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, minVersion: "TLSv1.2" as const } } : {}),
+  }) as unknown as FastifyInstance;
+  // fastify parses text/plain by default; every route here takes JSON only, so any
+  // other Content-Type is a 415 rather than a string handed to the decoder.
+  app.removeContentTypeParser("text/plain");
+  registerErrorHandling(app, bodyLimit);
+  registerTelemetry(app, deps.metrics);
+  registerHealth(app, [
+    { name: "policy", check: () => (deps.currentPolicy() === undefined ? "no placement policy loaded yet" : undefined) },
+    ...(deps.readiness ?? []),
+  ]);
+  registerAdmissionRoutes(app, {
+    log: deps.log,
+    metrics: deps.metrics,
+    currentPolicy: deps.currentPolicy,
+    namespaceLabels: deps.namespaceLabels ?? (() => undefined),
+  });
+  return app;
+}

@@ -1,0 +1,53 @@
+// Every Prometheus metric topofit exports, declared once, on a registry owned
+// by the caller (no global default registry, so tests can build many apps).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<"route" | "outcome">;
+  readonly httpDuration: Histogram<"route" | "outcome">;
+  readonly admissionDecisions: Counter<"decision" | "rule">;
+  readonly policyReloads: Counter<"source" | "result">;
+  readonly policyGeneration: Gauge;
+  readonly policyRules: Gauge;
+}
+
+export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "topofit_" });
+  const registers = [registry];
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: "topofit_http_requests_total",
+      help: "HTTP requests served, by route and outcome (e.g. mutated, skipped, bad_request, error).",
+      labelNames: ["route", "outcome"],
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: "topofit_http_request_duration_seconds",
+      help: "Time to answer an HTTP request, by route and outcome.",
+      labelNames: ["route", "outcome"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    admissionDecisions: new Counter({
+      name: "topofit_admission_decisions_total",
+      help: "Admission decisions: matched (by rule), unmatched GPU pods, and skipped pods.",
+      labelNames: ["decision", "rule"],
+      registers,
+    }),
+    policyReloads: new Counter({
+      name: "topofit_policy_reloads_total",
+      help: "Policy loads by source and result (applied, unchanged, rejected).",
+      labelNames: ["source", "result"],
+      registers,
+    }),
+    policyGeneration: new Gauge({
+      name: "topofit_policy_generation",
+      help: "Generation of the policy in force (increases on every applied load); 0 before the first.",
+      registers,
+    }),
+    policyRules: new Gauge({ name: "topofit_policy_rules", help: "Number of rules in the policy in force.", registers }),
+  };
+}
