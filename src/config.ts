@@ -6,6 +6,11 @@ import type { LevelWithSilent } from "pino";
 export const DEFAULT_LISTEN = "0.0.0.0:8443";
 export const DEFAULT_POLICY_CONFIGMAP = "topofit-system/topofit-policy";
 export const DEFAULT_POLICY_KEY = "policy.yaml";
+export const DEFAULT_NVIDIA_SMI = "nvidia-smi";
+export const DEFAULT_SYSFS_ROOT = "/sys";
+export const DEFAULT_AGENT_INTERVAL = "5m";
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+const MIN_AGENT_INTERVAL_MS = 10_000;
 
 export interface ServeSettings {
   readonly listenHost: string;
@@ -21,6 +26,12 @@ export interface ServeSettings {
   readonly inClusterHost?: string;
   readonly logLevel: LevelWithSilent;
   readonly bodyLimit: number;
+  /** Static dcgm-exporter endpoints (URL, host[:port], or node=URL). */
+  readonly dcgmEndpoints: readonly string[];
+  /** Discover dcgm-exporter through a Service's EndpointSlices. */
+  readonly dcgmService?: { readonly namespace: string; readonly name: string; readonly port?: number };
+  readonly dcgmIntervalMs: number;
+  readonly dcgmStaleAfterMs: number;
 }
 
 export interface ExplainSettings {
@@ -31,8 +42,27 @@ export interface ExplainSettings {
   readonly output: "text" | "json";
 }
 
+export interface AgentSettings {
+  /** The Node to annotate: --node-name, else NODE_NAME (the DaemonSet sets it from spec.nodeName). */
+  readonly nodeName?: string;
+  /** nvidia-smi to run: a path, or a name looked up on PATH. */
+  readonly nvidiaSmi: string;
+  readonly sysfsRoot: string;
+  readonly intervalMs: number;
+  readonly commandTimeoutMs: number;
+  readonly kubeconfig?: string;
+  /** KUBERNETES_SERVICE_HOST, present when running in a pod. */
+  readonly inClusterHost?: string;
+  /** One round, then exit. */
+  readonly once: boolean;
+  /** Print the annotation instead of publishing it (implies once; no cluster needed). */
+  readonly print: boolean;
+  readonly logLevel: LevelWithSilent;
+}
+
 export type Command =
   | { readonly name: "serve"; readonly settings: ServeSettings }
+  | { readonly name: "agent"; readonly settings: AgentSettings }
   | { readonly name: "validate-policy"; readonly files: readonly string[] }
   | { readonly name: "explain"; readonly settings: ExplainSettings }
   | { readonly name: "version" }
@@ -48,6 +78,7 @@ Usage:
   topofit serve [flags]                     serve the admission webhook (HTTPS)
   topofit validate-policy FILE...           check PlacementPolicy files; exit 1 on any error
   topofit explain --pod POD.yaml [flags]    show which rule a pod gets and the patch
+  topofit agent [flags]                     publish this GPU node's topology as a Node annotation
   topofit version
 
 serve flags:
@@ -61,7 +92,11 @@ serve flags:
   --kubeconfig FILE             cluster credentials (default: in-cluster service account, else standalone)
   --standalone                  do not talk to any cluster
   --log-level LEVEL             ${LOG_LEVELS.join(", ")} (default info; env TOPOFIT_LOG_LEVEL)
-  --max-body-bytes N            largest request body accepted (default 3145728)
+  --max-body-bytes N            largest admission request body accepted (default 3145728)
+  --dcgm-endpoints LIST         dcgm-exporter endpoints, comma-separated: URL, HOST[:PORT] or NODE=URL
+  --dcgm-service NS/NAME[:PORT] discover dcgm-exporter through the Service's EndpointSlices (port 9400)
+  --dcgm-interval DURATION      scrape interval (default 15s)
+  --dcgm-stale-after DURATION   after this, a node's DCGM data counts as unknown (default 60s)
 
 explain flags:
   --policy FILE                 policy to use (default: the embedded example policy)
@@ -69,6 +104,17 @@ explain flags:
   --namespace NS                namespace to assume when the manifest has none (default "default")
   --namespace-label K=V         a label of that namespace, for namespaceSelector (repeatable)
   --output text|json            output format (default text)
+
+agent flags:
+  --node-name NAME              the Node to annotate (default: env NODE_NAME)
+  --nvidia-smi PATH             nvidia-smi to run (default ${DEFAULT_NVIDIA_SMI} on PATH; with the GPU operator's
+                                driver container, e.g. /run/nvidia/driver/usr/bin/nvidia-smi)
+  --sysfs-root DIR              where sysfs is mounted, for PCI NUMA nodes (default ${DEFAULT_SYSFS_ROOT})
+  --interval DURATION           how often to check for changes, e.g. 30s, 5m, 1h (default ${DEFAULT_AGENT_INTERVAL}, ±10% jitter)
+  --kubeconfig FILE             cluster credentials (default: in-cluster service account)
+  --once                        publish once and exit (status 1 when it could not)
+  --print                       print the annotation instead of publishing it; implies --once, needs no cluster
+  --log-level LEVEL             ${LOG_LEVELS.join(", ")} (default info; env TOPOFIT_LOG_LEVEL)
 `;
 
 function parseListen(value: string): { host: string; port: number } | string {
@@ -94,6 +140,10 @@ function parseServe(args: string[], env: NodeJS.ProcessEnv): ParsedCommand {
       standalone: { type: "boolean", default: false },
       "log-level": { type: "string" },
       "max-body-bytes": { type: "string" },
+      "dcgm-endpoints": { type: "string", multiple: true },
+      "dcgm-service": { type: "string" },
+      "dcgm-interval": { type: "string", default: "15s" },
+      "dcgm-stale-after": { type: "string", default: "60s" },
     },
   });
   if (positionals.length > 0) return { ok: false, error: `serve takes no arguments (got ${positionals.join(" ")})` };
@@ -108,6 +158,19 @@ function parseServe(args: string[], env: NodeJS.ProcessEnv): ParsedCommand {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) return { ok: false, error: `log level must be one of ${LOG_LEVELS.join(", ")} (got ${level})` };
   const bodyLimit = values["max-body-bytes"] === undefined ? 3 * 1024 * 1024 : Number(values["max-body-bytes"]);
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024) return { ok: false, error: "--max-body-bytes must be an integer >= 1024" };
+  let dcgmService: ServeSettings["dcgmService"];
+  if (values["dcgm-service"] !== undefined) {
+    const m = /^([a-z0-9-]+)\/([a-z0-9.-]+)(?::(\d{1,5}))?$/.exec(values["dcgm-service"]);
+    if (!m) return { ok: false, error: `--dcgm-service must be NAMESPACE/NAME[:PORT] (got ${JSON.stringify(values["dcgm-service"])})` };
+    dcgmService = { namespace: m[1]!, name: m[2]!, ...(m[3] !== undefined ? { port: Number(m[3]) } : {}) };
+  }
+  const dcgmIntervalMs = parseDuration(values["dcgm-interval"]);
+  const dcgmStaleAfterMs = parseDuration(values["dcgm-stale-after"]);
+  if (dcgmIntervalMs === undefined || dcgmIntervalMs < 1000) return { ok: false, error: `--dcgm-interval must be a duration of at least 1s (got ${values["dcgm-interval"]})` };
+  if (dcgmStaleAfterMs === undefined || dcgmStaleAfterMs < dcgmIntervalMs) {
+    return { ok: false, error: `--dcgm-stale-after must be a duration no shorter than --dcgm-interval (got ${values["dcgm-stale-after"]})` };
+  }
+  const dcgmEndpoints = (values["dcgm-endpoints"] ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
   return {
     ok: true,
     command: {
@@ -124,6 +187,10 @@ function parseServe(args: string[], env: NodeJS.ProcessEnv): ParsedCommand {
         ...(env.KUBERNETES_SERVICE_HOST ? { inClusterHost: env.KUBERNETES_SERVICE_HOST } : {}),
         logLevel: level as LevelWithSilent,
         bodyLimit,
+        dcgmEndpoints,
+        ...(dcgmService ? { dcgmService } : {}),
+        dcgmIntervalMs,
+        dcgmStaleAfterMs,
       },
     },
   };
@@ -166,6 +233,65 @@ function parseExplain(args: string[]): ParsedCommand {
   };
 }
 
+/** Reads a Go-style duration: 90s, 5m, 1h30m, 500ms. */
+export function parseDuration(value: string): number | undefined {
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value)) return undefined;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(m[1]) * (unit[m[2] ?? ""] ?? 0);
+  return Math.round(total);
+}
+
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function parseAgent(args: string[], env: NodeJS.ProcessEnv): ParsedCommand {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      "node-name": { type: "string" },
+      "nvidia-smi": { type: "string", default: DEFAULT_NVIDIA_SMI },
+      "sysfs-root": { type: "string", default: DEFAULT_SYSFS_ROOT },
+      interval: { type: "string", default: DEFAULT_AGENT_INTERVAL },
+      kubeconfig: { type: "string" },
+      once: { type: "boolean", default: false },
+      print: { type: "boolean", default: false },
+      "log-level": { type: "string" },
+    },
+  });
+  if (positionals.length > 0) return { ok: false, error: `agent takes no arguments (got ${positionals.join(" ")})` };
+  const nodeName = values["node-name"] ?? (env.NODE_NAME || undefined);
+  if (nodeName !== undefined && !NODE_NAME.test(nodeName)) return { ok: false, error: `node name ${JSON.stringify(nodeName)} is not a valid Node name` };
+  if (nodeName === undefined && !values.print) {
+    return { ok: false, error: "agent needs --node-name or the NODE_NAME environment variable (set it from spec.nodeName with the downward API)" };
+  }
+  if (values["nvidia-smi"] === "") return { ok: false, error: "--nvidia-smi must not be empty" };
+  const intervalMs = parseDuration(values.interval);
+  if (intervalMs === undefined) return { ok: false, error: `--interval must be a duration such as 30s, 5m or 1h (got ${JSON.stringify(values.interval)})` };
+  if (intervalMs < MIN_AGENT_INTERVAL_MS) return { ok: false, error: `--interval must be at least 10s (got ${values.interval})` };
+  const level = values["log-level"] ?? env.TOPOFIT_LOG_LEVEL ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) return { ok: false, error: `log level must be one of ${LOG_LEVELS.join(", ")} (got ${level})` };
+  return {
+    ok: true,
+    command: {
+      name: "agent",
+      settings: {
+        ...(nodeName !== undefined ? { nodeName } : {}),
+        nvidiaSmi: values["nvidia-smi"],
+        sysfsRoot: values["sysfs-root"],
+        intervalMs,
+        commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
+        ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+        ...(env.KUBERNETES_SERVICE_HOST ? { inClusterHost: env.KUBERNETES_SERVICE_HOST } : {}),
+        once: values.once || values.print,
+        print: values.print,
+        logLevel: level as LevelWithSilent,
+      },
+    },
+  };
+}
+
 /** Parses `topofit <command> [flags]`. With no command, `serve` is assumed. */
 export function parseCommand(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): ParsedCommand {
   const [first, ...rest] = argv;
@@ -184,6 +310,9 @@ export function parseCommand(argv: readonly string[] = process.argv.slice(2), en
         return { ok: true, command: { name: "validate-policy", files: rest } };
       case "explain":
         return parseExplain(rest);
+      case "agent":
+        if (rest.includes("--help") || rest.includes("-h")) return { ok: true, command: { name: "help", topic: "agent" } };
+        return parseAgent(rest, env);
       case "version":
       case "--version":
         return { ok: true, command: { name: "version" } };

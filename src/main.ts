@@ -2,6 +2,7 @@
 // Composition root: parse the command line, then hand over to the subcommand.
 import { readFileSync } from "node:fs";
 import { parseCommand, USAGE } from "./config.js";
+import { runAgent } from "./cli/agent.js";
 import { runExplain } from "./cli/explain.js";
 import { runServe } from "./cli/serve.js";
 import { runValidatePolicy } from "./cli/validate-policy.js";
@@ -36,6 +37,8 @@ async function main(): Promise<number> {
     case "serve":
       await runServe(cmd.settings, packageVersion());
       return 0;
+    case "agent":
+      return runAgent(cmd.settings, { out: (t) => process.stdout.write(t) });
   }
 }
 

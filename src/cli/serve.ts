@@ -6,6 +6,13 @@ import { createEventRecorder, type EventRecorder } from "../kube/events.js";
 import { loadKubeConfig } from "../kube/client.js";
 import { watchConfigMap, type ConfigMapWatch } from "../kube/configmap-watch.js";
 import { watchNamespaceLabels, type NamespaceLabels } from "../kube/namespaces.js";
+import { watchSchedulingState } from "../kube/scheduling-watch.js";
+import { countPodGpus } from "../admission/gpu-request.js";
+import { podIntent } from "../extender/intent.js";
+import { TopologyStore } from "../topology/store.js";
+import { DcgmStore, parseDcgmEndpoints } from "../topology/dcgm-store.js";
+import { DcgmViewBuilder } from "../topology/dcgm-view.js";
+import { watchServiceEndpoints } from "../kube/endpoint-slices.js";
 import { EMBEDDED_POLICY_YAML } from "../policy/embedded.js";
 import { watchPolicyFile, type PolicyFileSource } from "../policy/file-source.js";
 import { formatIssue } from "../policy/model.js";
@@ -124,6 +131,57 @@ export async function runServe(settings: ServeSettings, version: string): Promis
     stops.push(() => ns.stop());
   }
 
+  const dcgmViews = new DcgmViewBuilder();
+  const topology = new TopologyStore({
+    log,
+    gpuResource: () => store.current()?.policy.gpuResources[0] ?? "nvidia.com/gpu",
+    load: (node) => dcgmViews.load(node),
+  });
+  if (settings.dcgmEndpoints.length > 0 || settings.dcgmService !== undefined) {
+    const dcgm = new DcgmStore({ log, metrics, intervalMs: settings.dcgmIntervalMs, staleAfterMs: settings.dcgmStaleAfterMs });
+    dcgm.onChange(() => topology.setDcgm(dcgmViews.build(dcgm.snapshot())));
+    if (settings.dcgmEndpoints.length > 0) {
+      const parsed = parseDcgmEndpoints(settings.dcgmEndpoints);
+      if (parsed.errors.length > 0) throw new Error(`--dcgm-endpoints: ${parsed.errors.join("; ")}`);
+      dcgm.setEndpoints(parsed.endpoints);
+    }
+    if (settings.dcgmService !== undefined) {
+      if (!kc) throw new Error("--dcgm-service needs a cluster (--kubeconfig or in-cluster credentials)");
+      const ref = settings.dcgmService;
+      const watch = watchServiceEndpoints(kc, { namespace: ref.namespace, name: ref.name, ...(ref.port !== undefined ? { port: ref.port } : {}) }, (eps) => dcgm.setEndpoints(eps), log);
+      stops.push(() => watch.stop());
+    }
+    dcgm.start();
+    stops.push(() => dcgm.stop());
+  }
+  if (kc) {
+    const watch = watchSchedulingState(
+      kc,
+      {
+        upsertNode: (n) => topology.upsertNode(n),
+        deleteNode: (name) => topology.deleteNode(name),
+        upsertPod: (pod, uid) => {
+          const policy = store.current()?.policy;
+          if (!policy || countPodGpus(pod, policy.gpuResourceSet) === 0) return;
+          const intent = podIntent(pod, policy, policy.scoring.groupLabels);
+          const spec = pod.spec as { nodeName?: string } | undefined;
+          topology.upsertPod({
+            uid,
+            key: `${pod.metadata?.namespace ?? "default"}/${pod.metadata?.name ?? uid}`,
+            ...(spec?.nodeName ? { nodeName: spec.nodeName } : {}),
+            gpus: intent.gpus,
+            placement: intent.placement,
+            ...(intent.group !== undefined ? { group: intent.group } : {}),
+          });
+        },
+        deletePod: (uid) => topology.deletePod(uid),
+      },
+      log,
+    );
+    readiness.push({ name: "node-and-pod-cache", check: () => (watch.isSynced() ? undefined : "nodes and pods have not been listed yet") });
+    stops.push(() => watch.stop());
+  }
+
   let tls: TlsMaterial;
   if (settings.tlsCertFile !== undefined && settings.tlsKeyFile !== undefined) {
     tls = readTlsFiles(settings.tlsCertFile, settings.tlsKeyFile);
@@ -138,6 +196,7 @@ export async function runServe(settings: ServeSettings, version: string): Promis
     currentPolicy: () => store.current(),
     ...(namespaces ? { namespaceLabels: (ns: string) => namespaces?.labels(ns) } : {}),
     readiness,
+    topology,
     bodyLimit: settings.bodyLimit,
     https: tls,
   });

@@ -6,6 +6,12 @@ import type { PlacementPolicyDocument, PlacementSpec, RuleSpec } from "./schema.
 
 export const DEFAULT_GPU_RESOURCES = ["nvidia.com/gpu"] as const;
 export const DEFAULT_EXCLUDED_NAMESPACES = ["kube-system", "topofit-system"] as const;
+export const DEFAULT_GROUP_LABELS = [
+  "topofit.io/group",
+  "jobset.sigs.k8s.io/jobset-name",
+  "leaderworkerset.sigs.k8s.io/name",
+  "batch.kubernetes.io/job-name",
+] as const;
 export const DEFAULT_PLACEMENT: Placement = { gpuLinks: "Any", numa: "Any", strategy: "BinPack" };
 
 function fillPlacement(spec: PlacementSpec | undefined, base: Placement): Placement {
@@ -51,6 +57,10 @@ export function buildPolicy(doc: PlacementPolicyDocument): Policy {
   const defaultPlacement = fillPlacement(spec.defaultPlacement, DEFAULT_PLACEMENT);
   const gpuResources = spec.gpuResources ?? [...DEFAULT_GPU_RESOURCES];
   return {
+    scoring: {
+      costPreference: spec.scoring?.costPreference ?? [],
+      groupLabels: spec.scoring?.groupLabels ?? [...DEFAULT_GROUP_LABELS],
+    },
     gpuResources,
     gpuResourceSet: new Set(gpuResources),
     excludedNamespaces: new Set(spec.excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES),

@@ -51,7 +51,15 @@ export interface Rule {
   readonly placementAnnotation: string;
 }
 
+export interface Scoring {
+  /** Cost classes, most preferred first (empty: no preference). */
+  readonly costPreference: readonly string[];
+  /** Pod labels naming a multi-pod group, tried in order. */
+  readonly groupLabels: readonly string[];
+}
+
 export interface Policy {
+  readonly scoring: Scoring;
   readonly gpuResources: readonly string[];
   readonly gpuResourceSet: ReadonlySet<string>;
   readonly excludedNamespaces: ReadonlySet<string>;

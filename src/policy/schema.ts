@@ -23,6 +23,7 @@ export const INJECT_MODES = ["IfAbsent", "Override"] as const;
 export const GPU_LINK_MODES = ["Any", "NVLinkPreferred", "NVLinkRequired"] as const;
 export const NUMA_MODES = ["Any", "Preferred", "SingleNode"] as const;
 export const STRATEGIES = ["BinPack", "Spread"] as const;
+export const COST_CLASS_NAMES = ["on-prem", "on-demand", "spot", "unknown"] as const;
 
 export const TolerationSchema = Type.Object(
   {
@@ -117,8 +118,17 @@ export const RuleSchema = Type.Object(
   closed,
 );
 
+export const ScoringSchema = Type.Object(
+  {
+    costPreference: Type.Optional(Type.Array(StringEnum(COST_CLASS_NAMES))),
+    groupLabels: Type.Optional(StringList),
+  },
+  closed,
+);
+
 export const PolicySpecSchema = Type.Object(
   {
+    scoring: Type.Optional(ScoringSchema),
     gpuResources: Type.Optional(StringList),
     excludedNamespaces: Type.Optional(StringList),
     defaultPlacement: Type.Optional(PlacementSchema),

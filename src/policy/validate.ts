@@ -10,6 +10,7 @@ import {
   type PlacementPolicyDocument,
   type TolerationSpec,
 } from "./schema.js";
+import { describeValue, joinPath } from "../validation/field-path.js";
 
 export type ValidationResult =
   | { readonly ok: true; readonly document: PlacementPolicyDocument; readonly warnings: readonly PolicyIssue[] }
@@ -36,18 +37,7 @@ export function pointerToPath(pointer: string): string {
   return out;
 }
 
-function joinPath(base: string, key: string): string {
-  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return base === "" ? key : `${base}.${key}`;
-  return `${base}[${JSON.stringify(key)}]`;
-}
 
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  if (typeof value === "object") return "an object";
-  return String(value);
-}
 
 function schemaIssue(e: ErrorObject): PolicyIssue | undefined {
   const path = pointerToPath(e.instancePath);
@@ -65,15 +55,15 @@ function schemaIssue(e: ErrorObject): PolicyIssue | undefined {
     case "enum":
       return {
         path,
-        message: `must be one of ${(params.allowedValues as unknown[]).join(", ")} (got ${describe(e.data)})`,
+        message: `must be one of ${(params.allowedValues as unknown[]).join(", ")} (got ${describeValue(e.data)})`,
       };
     case "const":
-      return { path, message: `must be ${JSON.stringify(params.allowedValue)} (got ${describe(e.data)})` };
+      return { path, message: `must be ${JSON.stringify(params.allowedValue)} (got ${describeValue(e.data)})` };
     case "type":
-      return { path, message: `must be ${params.type === "integer" ? "an integer" : `a ${String(params.type)}`} (got ${describe(e.data)})` };
+      return { path, message: `must be ${params.type === "integer" ? "an integer" : `a ${String(params.type)}`} (got ${describeValue(e.data)})` };
     case "minimum":
     case "maximum":
-      return { path, message: `must be ${e.keyword === "minimum" ? ">=" : "<="} ${String(params.limit)} (got ${describe(e.data)})` };
+      return { path, message: `must be ${e.keyword === "minimum" ? ">=" : "<="} ${String(params.limit)} (got ${describeValue(e.data)})` };
     default:
       return { path, message: e.message ?? e.keyword };
   }
@@ -240,10 +230,13 @@ function isEmptySelector(sel: LabelSelectorSpec | undefined): boolean {
   return sel === undefined || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions?.length ?? 0) === 0);
 }
 
+/** Shape errors after which every field checkSemantics reads still has its schema type. */
+const TYPE_PRESERVING_KEYWORDS: ReadonlySet<string> = new Set(["additionalProperties", "enum", "const", "minimum", "maximum"]);
+
 /** Validates a parsed document (any JSON value). */
 export function validatePolicyDocument(doc: unknown): ValidationResult {
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
-    return { ok: false, errors: [{ path: "", message: `a PlacementPolicy must be an object (got ${describe(doc)})` }], warnings: [] };
+    return { ok: false, errors: [{ path: "", message: `a PlacementPolicy must be an object (got ${describeValue(doc)})` }], warnings: [] };
   }
   if (!checkShape(doc)) {
     const seen = new Set<string>();
@@ -256,6 +249,16 @@ export function validatePolicyDocument(doc: unknown): ValidationResult {
         seen.add(key);
         errors.push(issue);
       }
+    }
+    // When every shape error leaves the field types intact (a typo'd field name, a
+    // bad enum value, a number out of range), the semantic checks can still run
+    // safely, so the admin sees every error at once instead of in two rounds.
+    const shapeErrors = checkShape.errors ?? [];
+    if (shapeErrors.length > 0 && shapeErrors.every((e) => TYPE_PRESERVING_KEYWORDS.has(e.keyword))) {
+      const semantic = new IssueList();
+      const warnings = new IssueList();
+      checkSemantics(doc as PlacementPolicyDocument, semantic, warnings);
+      return { ok: false, errors: [...errors, ...semantic.items], warnings: warnings.items };
     }
     return { ok: false, errors, warnings: [] };
   }

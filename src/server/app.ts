@@ -2,6 +2,8 @@
 // with inject() and main.ts decides where and how it listens.
 import { fastify, LogController, type FastifyInstance } from "fastify";
 import { registerAdmissionRoutes } from "../admission/routes.js";
+import { registerExtenderRoutes } from "../extender/routes.js";
+import type { TopologyStore } from "../topology/store.js";
 import type { PolicySnapshot } from "../policy/model.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -18,6 +20,8 @@ export interface AppDeps {
   readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
   readonly readiness?: readonly ReadinessCheck[];
   readonly bodyLimit?: number;
+  /** The extender's node/pod view; without it /filter and /prioritize are not served. */
+  readonly topology?: TopologyStore;
   /** TLS material; omitted for in-process tests. */
   readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer };
 }
@@ -49,5 +53,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     currentPolicy: deps.currentPolicy,
     namespaceLabels: deps.namespaceLabels ?? (() => undefined),
   });
+  if (deps.topology) {
+    registerExtenderRoutes(app, { log: deps.log, metrics: deps.metrics, store: deps.topology, currentPolicy: deps.currentPolicy });
+  }
   return app;
 }

@@ -10,6 +10,12 @@ export interface Metrics {
   readonly policyReloads: Counter<"source" | "result">;
   readonly policyGeneration: Gauge;
   readonly policyRules: Gauge;
+  readonly extenderFilteredNodes: Counter<"cause">;
+  readonly dcgmScrapes: Counter<"outcome">;
+  readonly dcgmScrapeDuration: Histogram<"outcome">;
+  readonly dcgmNodes: Gauge<"state">;
+  readonly dcgmEndpoints: Gauge<"state">;
+  readonly dcgmUnhealthyGpus: Gauge;
 }
 
 export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
@@ -49,5 +55,41 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       registers,
     }),
     policyRules: new Gauge({ name: "topofit_policy_rules", help: "Number of rules in the policy in force.", registers }),
+    extenderFilteredNodes: new Counter({
+      name: "topofit_extender_filtered_nodes_total",
+      help: "Nodes the extender filtered out, by cause (capacity, nvlink, numa, busy, unhealthy, unknown_node).",
+      labelNames: ["cause"],
+      registers,
+    }),
+    dcgmScrapes: new Counter({
+      name: "topofit_dcgm_scrapes_total",
+      help: "dcgm-exporter scrapes by outcome (ok, timeout, unreachable, http_error, too_large, malformed, empty, no_gpus).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    dcgmScrapeDuration: new Histogram({
+      name: "topofit_dcgm_scrape_duration_seconds",
+      help: "Time to scrape one dcgm-exporter endpoint, by outcome.",
+      labelNames: ["outcome"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    dcgmNodes: new Gauge({
+      name: "topofit_dcgm_nodes",
+      help: "Nodes by the state of their DCGM data: fresh, stale (older than the staleness limit) or unknown (none yet).",
+      labelNames: ["state"],
+      registers,
+    }),
+    dcgmEndpoints: new Gauge({
+      name: "topofit_dcgm_endpoints",
+      help: "dcgm-exporter endpoints by state: ok (last scrape succeeded), failing, or pending (not scraped yet).",
+      labelNames: ["state"],
+      registers,
+    }),
+    dcgmUnhealthyGpus: new Gauge({
+      name: "topofit_dcgm_unhealthy_gpus",
+      help: "GPUs that DCGM data marks unhealthy, on nodes whose data is fresh.",
+      registers,
+    }),
   };
 }

@@ -18,6 +18,7 @@ export function injectPriorityClass(pod: PodWire, rule: Rule): readonly string[]
     return [`priorityClassName: kept the pod's ${have} (policy: ${want}, mode IfAbsent)`];
   }
   spec.priorityClassName = want;
+  delete spec.priority;
   delete spec.preemptionPolicy;
   return [];
 }

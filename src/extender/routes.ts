@@ -1,0 +1,91 @@
+// POST /filter and POST /prioritize for kube-scheduler.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Policy } from "../policy/model.js";
+import type { PolicySnapshot } from "../policy/model.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import type { TopologyStore } from "../topology/store.js";
+import { decodeExtenderArgs, type ExtenderCall } from "./decode.js";
+import { respondToFilter, respondToPrioritize } from "./respond.js";
+import { filterCall, prioritizeCall } from "./review.js";
+
+export interface ExtenderRouteDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly store: TopologyStore;
+  readonly currentPolicy: () => PolicySnapshot | undefined;
+  /** Largest body accepted: full-Nodes requests carry every candidate Node object. */
+  readonly bodyLimit?: number;
+}
+
+/** Full-Nodes bodies from large clusters run to megabytes; names-only bodies stay small. */
+export const DEFAULT_EXTENDER_BODY_LIMIT = 64 * 1024 * 1024;
+
+export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRouteDeps): void {
+  const { log, metrics } = deps;
+  const opts = { bodyLimit: deps.bodyLimit ?? DEFAULT_EXTENDER_BODY_LIMIT };
+
+  /** Decodes the body and finds the policy, or answers the error itself and returns undefined. */
+  const begin = (request: FastifyRequest, reply: FastifyReply): { call: ExtenderCall; policy: Policy } | undefined => {
+    const decoded = decodeExtenderArgs(request.body);
+    if (!decoded.ok) {
+      log.warn({ reqId: request.id, code: decoded.error.code }, decoded.error.message);
+      void reply.code(400).send(decoded.error);
+      return undefined;
+    }
+    const snapshot = deps.currentPolicy();
+    if (snapshot === undefined) {
+      reply.outcome = "not_ready";
+      void reply.code(503).send({ code: "PolicyNotLoaded", message: "no placement policy is in force yet" });
+      return undefined;
+    }
+    return { call: decoded.call, policy: snapshot.policy };
+  };
+
+  app.post("/filter", opts, async (request, reply) => {
+    const started = begin(request, reply);
+    if (!started) return reply;
+    const { call, policy } = started;
+    const outcome = filterCall(call, { policy, store: deps.store });
+    const result = respondToFilter(call, outcome);
+    const passed = (result.NodeNames ?? result.Nodes?.items ?? []).length;
+    const failed = Object.keys(result.FailedNodes).length + Object.keys(result.FailedAndUnresolvableNodes).length;
+    reply.outcome = outcome.passThrough ? "no_gpus" : passed > 0 ? "feasible" : "unschedulable";
+    if (!outcome.passThrough) {
+      for (const v of outcome.verdicts) if (!v.ok) metrics.extenderFilteredNodes.inc({ cause: causeOf(v.reason) });
+      const sample = Object.entries({ ...result.FailedNodes, ...result.FailedAndUnresolvableNodes }).slice(0, 5);
+      log.info(
+        { reqId: request.id, pod: call.podKey, gpus: outcome.intent.gpus, placement: outcome.intent.placement, passed, failed, ...(sample.length > 0 ? { failedSample: Object.fromEntries(sample) } : {}) },
+        "filter",
+      );
+    }
+    return result;
+  });
+
+  app.post("/prioritize", opts, async (request, reply) => {
+    const started = begin(request, reply);
+    if (!started) return reply;
+    const { call, policy } = started;
+    const outcome = prioritizeCall(call, { policy, store: deps.store });
+    reply.outcome = outcome.intent.gpus === 0 ? "no_gpus" : "scored";
+    const top = outcome.scores[0];
+    if (top) {
+      const s = outcome.scored.get(top.node)!;
+      log.info(
+        { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: s.choice.gpus, why: outcome.topReasons, candidates: outcome.scores.length },
+        "prioritize",
+      );
+    }
+    return respondToPrioritize(outcome);
+  });
+}
+
+/** A bounded label for metrics from a reason text. */
+export function causeOf(reason: string): string {
+  if (reason.includes("NVLink")) return "nvlink";
+  if (reason.includes("NUMA")) return "numa";
+  if (reason.includes("unhealthy")) return "unhealthy";
+  if (reason.includes("in total") || reason.includes("no GPUs")) return "capacity";
+  if (reason.includes("cache")) return "unknown_node";
+  return "busy";
+}

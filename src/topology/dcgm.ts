@@ -1,0 +1,382 @@
+// What dcgm-exporter says about each GPU, and whether that GPU is fit for new
+// work. Pure: samples in (see exposition.ts), readings and conditions out.
+//
+// dcgm-exporter labels every GPU series with gpu (index), UUID, pci_bus_id
+// (00000000:1B:00.0), device, modelName and the node as Hostname (releases up
+// to 4.5.3-4.8.2) or hostname (later). With Kubernetes mapping on, a GPU used by
+// a pod also carries pod, namespace and container; the old-namespace mode (-o)
+// spells them uuid, pod_name, pod_namespace, container_name. MIG series add
+// GPU_I_PROFILE and GPU_I_ID. NVLink and NVSwitch entity series (nvlink or
+// nvswitch label) and series without a gpu label are not GPUs and are skipped.
+import type { Sample } from "./exposition.js";
+import { normalizePciBusId, type GpuCondition } from "./model.js";
+
+/** The DCGM fields read here (all in dcgm-exporter's default counters). */
+export const DCGM_FIELDS = {
+  GPU_UTIL: "DCGM_FI_DEV_GPU_UTIL",
+  FB_USED: "DCGM_FI_DEV_FB_USED",
+  FB_FREE: "DCGM_FI_DEV_FB_FREE",
+  GPU_TEMP: "DCGM_FI_DEV_GPU_TEMP",
+  XID_ERRORS: "DCGM_FI_DEV_XID_ERRORS",
+  ROW_REMAP_FAILURE: "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+  UNCORRECTABLE_REMAPPED_ROWS: "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+} as const;
+
+/** XIDs that the NVIDIA device plugin and DRA driver treat as application faults, not GPU faults. */
+export const BENIGN_XIDS: readonly number[] = [13, 31, 43, 45, 68, 109];
+
+/** DCGM's int32 "blank" sentinel (DCGM_INT32_BLANK); values at or above it mean "no data". */
+const DCGM_BLANK_THRESHOLD = 0x7ffffff0;
+
+/** Issues kept per read (the rest are counted). */
+const MAX_ISSUES = 20;
+
+export interface XidInfo {
+  /** The driver's name for it (nverror.h). */
+  readonly mnemonic: string;
+  readonly meaning: string;
+}
+
+/** The XIDs that matter for GPU health, with a short meaning each. */
+export const XID_TABLE: ReadonlyMap<number, XidInfo> = new Map<number, XidInfo>([
+  [13, { mnemonic: "ROBUST_CHANNEL_GR_EXCEPTION", meaning: "graphics engine exception" }],
+  [31, { mnemonic: "ROBUST_CHANNEL_FIFO_ERROR_MMU_ERR_FLT", meaning: "GPU memory page fault" }],
+  [43, { mnemonic: "ROBUST_CHANNEL_RESETCHANNEL_VERIF_ERROR", meaning: "GPU stopped processing" }],
+  [45, { mnemonic: "ROBUST_CHANNEL_PREEMPTIVE_REMOVAL", meaning: "preemptive cleanup after earlier errors" }],
+  [48, { mnemonic: "ROBUST_CHANNEL_GPU_ECC_DBE", meaning: "uncorrectable double-bit ECC error" }],
+  [63, { mnemonic: "INFOROM_DRAM_RETIREMENT_EVENT", meaning: "page retired or row marked for remapping" }],
+  [64, { mnemonic: "INFOROM_DRAM_RETIREMENT_FAILURE", meaning: "page retirement or row remapping failed" }],
+  [68, { mnemonic: "ROBUST_CHANNEL_NVDEC0_ERROR", meaning: "video decoder exception" }],
+  [74, { mnemonic: "NVLINK_ERROR", meaning: "NVLink error" }],
+  [79, { mnemonic: "ROBUST_CHANNEL_GPU_HAS_FALLEN_OFF_THE_BUS", meaning: "GPU has fallen off the bus" }],
+  [92, { mnemonic: "EXCESSIVE_SBE_INTERRUPTS", meaning: "high rate of correctable ECC errors" }],
+  [94, { mnemonic: "ROBUST_CHANNEL_CONTAINED_ERROR", meaning: "contained memory error" }],
+  [95, { mnemonic: "ROBUST_CHANNEL_UNCONTAINED_ERROR", meaning: "uncontained memory error" }],
+  [109, { mnemonic: "ROBUST_CHANNEL_CTXSW_TIMEOUT_ERROR", meaning: "context-switch timeout" }],
+  [119, { mnemonic: "GSP_RPC_TIMEOUT", meaning: "GSP firmware RPC timeout" }],
+  [120, { mnemonic: "GSP_ERROR", meaning: "GSP firmware error" }],
+  [140, { mnemonic: "UNRECOVERABLE_ECC_ERROR_ESCAPE", meaning: "unrecovered ECC error" }],
+  [154, { mnemonic: "GPU_RECOVERY_ACTION_CHANGED", meaning: "GPU recovery action changed" }],
+]);
+
+/** "XID 79 (GPU has fallen off the bus)"; just "XID 200" for one not in the table. */
+export function describeXid(xid: number): string {
+  const info = XID_TABLE.get(xid);
+  return info ? `XID ${xid} (${info.meaning})` : `XID ${xid}`;
+}
+
+/** The values read for one GPU or one MIG instance; undefined when the exporter sent none. */
+export interface DcgmFieldValues {
+  /** DCGM_FI_DEV_GPU_UTIL, 0..100. */
+  readonly utilization?: number;
+  /** DCGM_FI_DEV_FB_USED, MiB. */
+  readonly fbUsedMiB?: number;
+  /** DCGM_FI_DEV_FB_FREE, MiB. */
+  readonly fbFreeMiB?: number;
+  /** DCGM_FI_DEV_GPU_TEMP, °C. */
+  readonly temperature?: number;
+  /** DCGM_FI_DEV_XID_ERRORS: the last XID seen (0: none), not a count. */
+  readonly lastXid?: number;
+  /** DCGM_FI_DEV_ROW_REMAP_FAILURE: non-zero when row remapping has failed. */
+  readonly rowRemapFailure?: number;
+  /** DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS: rows remapped for uncorrectable errors (a counter). */
+  readonly uncorrectableRemappedRows?: number;
+}
+
+export interface DcgmMigInstance extends DcgmFieldValues {
+  /** GPU_I_ID. */
+  readonly instanceId: string;
+  /** GPU_I_PROFILE, e.g. "1g.10gb". */
+  readonly profile?: string;
+  /** "namespace/pod" of the pods using this instance. */
+  readonly pods: readonly string[];
+}
+
+export interface DcgmGpuReading extends DcgmFieldValues {
+  readonly node: string;
+  readonly gpuIndex: number;
+  readonly uuid?: string;
+  /** Normalised: 0000:1b:00.0. */
+  readonly pciBusId?: string;
+  readonly modelName?: string;
+  /** "namespace/pod" of the pods using the whole GPU (MIG users are under migInstances). */
+  readonly pods: readonly string[];
+  /** Empty unless MIG is enabled on this GPU. */
+  readonly migInstances: readonly DcgmMigInstance[];
+}
+
+export interface DcgmReadResult {
+  /** Sorted by node, then GPU index. */
+  readonly gpus: readonly DcgmGpuReading[];
+  /** Inconsistencies in the data (at most 20 kept), e.g. one GPU index with two UUIDs. */
+  readonly issues: readonly string[];
+  /** The distinct Hostname/hostname label values seen on GPU series. */
+  readonly hostnames: readonly string[];
+  /** GPU series skipped because no node could be told for them. */
+  readonly unattributedSeries: number;
+}
+
+export interface ReadDcgmOptions {
+  /**
+   * The node every GPU series belongs to, whatever its Hostname label says: the
+   * node an exporter pod of a DaemonSet runs on. Without it the node comes from
+   * the Hostname (or hostname) label. The label is not always the node name: an
+   * exporter started without NODE_NAME reports its own host name, which inside
+   * a pod is the pod's name.
+   */
+  readonly node?: string;
+}
+
+type FieldKey = keyof DcgmFieldValues;
+
+const FIELD_KEYS: ReadonlyMap<string, FieldKey> = new Map<string, FieldKey>([
+  [DCGM_FIELDS.GPU_UTIL, "utilization"],
+  [DCGM_FIELDS.FB_USED, "fbUsedMiB"],
+  [DCGM_FIELDS.FB_FREE, "fbFreeMiB"],
+  [DCGM_FIELDS.GPU_TEMP, "temperature"],
+  [DCGM_FIELDS.XID_ERRORS, "lastXid"],
+  [DCGM_FIELDS.ROW_REMAP_FAILURE, "rowRemapFailure"],
+  [DCGM_FIELDS.UNCORRECTABLE_REMAPPED_ROWS, "uncorrectableRemappedRows"],
+]);
+
+/** Fields that describe the whole device even when DCGM reports them per MIG instance. */
+const DEVICE_FIELDS: readonly FieldKey[] = ["temperature", "lastXid", "rowRemapFailure", "uncorrectableRemappedRows"];
+
+/** Fields whose whole-GPU value is the sum over the MIG instances. */
+const ADDITIVE_FIELDS: readonly FieldKey[] = ["fbUsedMiB", "fbFreeMiB"];
+
+interface MigAcc {
+  readonly instanceId: string;
+  profile?: string;
+  readonly values: Partial<Record<FieldKey, number>>;
+  readonly pods: Set<string>;
+}
+
+interface GpuAcc {
+  readonly node: string;
+  readonly index: number;
+  uuid?: string;
+  pciBusId?: string;
+  modelName?: string;
+  readonly values: Partial<Record<FieldKey, number>>;
+  readonly pods: Set<string>;
+  readonly mig: Map<string, MigAcc>;
+}
+
+function label(labels: Readonly<Record<string, string>>, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = labels[n];
+    if (v !== undefined && v !== "") return v;
+  }
+  return undefined;
+}
+
+function podOf(labels: Readonly<Record<string, string>>): string | undefined {
+  const pod = label(labels, "pod", "pod_name");
+  if (pod === undefined) return undefined;
+  const ns = label(labels, "namespace", "pod_namespace");
+  return ns === undefined ? pod : `${ns}/${pod}`;
+}
+
+const usable = (v: number) => Number.isFinite(v) && v < DCGM_BLANK_THRESHOLD;
+
+/** Builds one reading per GPU (per node and index) from exposition samples. */
+export function readDcgmGpus(samples: readonly Sample[], options: ReadDcgmOptions = {}): DcgmReadResult {
+  const gpus = new Map<string, GpuAcc>();
+  const hostnames = new Set<string>();
+  const issues: string[] = [];
+  const seenIssues = new Set<string>();
+  let unattributed = 0;
+  const issue = (text: string) => {
+    if (seenIssues.has(text) || issues.length >= MAX_ISSUES) return;
+    seenIssues.add(text);
+    issues.push(text);
+  };
+
+  for (const s of samples) {
+    if (!s.name.startsWith("DCGM_")) continue;
+    const l = s.labels;
+    if (l.nvlink !== undefined || l.nvswitch !== undefined) continue;
+    const gpuLabel = l.gpu;
+    if (gpuLabel === undefined) continue;
+    if (!/^\d{1,4}$/.test(gpuLabel)) {
+      issue(`${s.name}: gpu label ${JSON.stringify(gpuLabel.slice(0, 20))} is not a GPU index`);
+      continue;
+    }
+    const hostname = label(l, "Hostname", "hostname");
+    if (hostname !== undefined) hostnames.add(hostname);
+    const node = options.node ?? hostname;
+    if (node === undefined) {
+      unattributed++;
+      continue;
+    }
+    const index = Number(gpuLabel);
+    const key = `${node}\u0000${index}`;
+    let acc = gpus.get(key);
+    if (!acc) {
+      acc = { node, index, values: {}, pods: new Set(), mig: new Map() };
+      gpus.set(key, acc);
+    }
+    const where = `GPU ${index} on node ${node}`;
+
+    const uuid = label(l, "UUID", "uuid");
+    if (uuid !== undefined) {
+      if (acc.uuid === undefined) acc.uuid = uuid;
+      else if (acc.uuid !== uuid) issue(`${where}: UUID ${uuid} differs from ${acc.uuid} seen first; keeping ${acc.uuid}`);
+    }
+    const rawPci = label(l, "pci_bus_id");
+    if (rawPci !== undefined) {
+      const pci = normalizePciBusId(rawPci);
+      if (pci === undefined) issue(`${where}: pci_bus_id ${JSON.stringify(rawPci.slice(0, 40))} is not a PCI bus id`);
+      else if (acc.pciBusId === undefined) acc.pciBusId = pci;
+      else if (acc.pciBusId !== pci) issue(`${where}: PCI bus id ${pci} differs from ${acc.pciBusId} seen first; keeping ${acc.pciBusId}`);
+    }
+    acc.modelName ??= label(l, "modelName", "model_name");
+
+    const field = FIELD_KEYS.get(s.name);
+    const pod = podOf(l);
+    const instanceId = label(l, "GPU_I_ID");
+    if (instanceId !== undefined) {
+      let mig = acc.mig.get(instanceId);
+      if (!mig) {
+        mig = { instanceId, values: {}, pods: new Set() };
+        acc.mig.set(instanceId, mig);
+      }
+      mig.profile ??= label(l, "GPU_I_PROFILE");
+      if (pod !== undefined) mig.pods.add(pod);
+      if (field !== undefined && usable(s.value) && mig.values[field] === undefined) mig.values[field] = s.value;
+      continue;
+    }
+    if (pod !== undefined) acc.pods.add(pod);
+    if (field !== undefined && usable(s.value) && acc.values[field] === undefined) acc.values[field] = s.value;
+  }
+
+  const out = [...gpus.values()]
+    .sort((a, b) => (a.node === b.node ? a.index - b.index : a.node < b.node ? -1 : 1))
+    .map((acc): DcgmGpuReading => {
+      const migInstances = [...acc.mig.values()]
+        .sort((a, b) => compareInstanceIds(a.instanceId, b.instanceId))
+        .map((m): DcgmMigInstance => ({
+          instanceId: m.instanceId,
+          ...(m.profile !== undefined ? { profile: m.profile } : {}),
+          ...m.values,
+          pods: [...m.pods].sort(),
+        }));
+      const values: Partial<Record<FieldKey, number>> = { ...acc.values };
+      // On a MIG-enabled GPU the exporter may send device-wide fields only on
+      // the instance series; the whole GPU then takes them from there, and its
+      // framebuffer figures are the instances' added up.
+      for (const f of [...DEVICE_FIELDS, ...ADDITIVE_FIELDS]) {
+        if (values[f] !== undefined) continue;
+        const fromMig = wholeGpuValueFromInstances(f, migInstances);
+        if (fromMig !== undefined) values[f] = fromMig;
+      }
+      return {
+        node: acc.node,
+        gpuIndex: acc.index,
+        ...(acc.uuid !== undefined ? { uuid: acc.uuid } : {}),
+        ...(acc.pciBusId !== undefined ? { pciBusId: acc.pciBusId } : {}),
+        ...(acc.modelName !== undefined ? { modelName: acc.modelName } : {}),
+        ...values,
+        pods: [...acc.pods].sort(),
+        migInstances,
+      };
+    });
+  return { gpus: out, issues, hostnames: [...hostnames].sort(), unattributedSeries: unattributed };
+}
+
+function compareInstanceIds(a: string, b: string): number {
+  const na = Number(a);
+  const nb = Number(b);
+  if (Number.isFinite(na) && Number.isFinite(nb) && na !== nb) return na - nb;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function wholeGpuValueFromInstances(field: FieldKey, instances: readonly DcgmMigInstance[]): number | undefined {
+  const values = instances.map((m) => m[field]).filter((v): v is number => v !== undefined);
+  if (values.length === 0) return undefined;
+  if (ADDITIVE_FIELDS.includes(field)) return values.reduce((a, b) => a + b, 0);
+  // The last XID is a code, not a quantity: take the first non-zero one.
+  if (field === "lastXid") return values.find((v) => v !== 0) ?? 0;
+  return Math.max(...values);
+}
+
+/** Readings grouped by node, in the order they come. */
+export function groupReadingsByNode(gpus: readonly DcgmGpuReading[]): ReadonlyMap<string, readonly DcgmGpuReading[]> {
+  const out = new Map<string, DcgmGpuReading[]>();
+  for (const g of gpus) {
+    const list = out.get(g.node);
+    if (list) list.push(g);
+    else out.set(g.node, [g]);
+  }
+  return out;
+}
+
+/**
+ * Which DCGM signals make a GPU unfit for new work. A plain value type, meant to
+ * be embedded in the placement policy.
+ */
+export interface DcgmHealthRules {
+  /** A non-zero last XID outside benignXids makes the GPU unhealthy. Default true. */
+  readonly xidErrors: boolean;
+  /** XIDs that reflect application faults. Default BENIGN_XIDS: 13, 31, 43, 45, 68, 109. */
+  readonly benignXids: readonly number[];
+  /** DCGM_FI_DEV_ROW_REMAP_FAILURE > 0 makes the GPU unhealthy. Default true. */
+  readonly rowRemapFailure: boolean;
+  /** More uncorrectable remapped rows than at the previous reading makes the GPU unhealthy. Default true. */
+  readonly uncorrectableRemappedRowsRising: boolean;
+  /** A GPU hotter than this (°C) is unhealthy; null turns the rule off. Default 90. */
+  readonly maxTemperatureC: number | null;
+}
+
+export const DEFAULT_DCGM_HEALTH_RULES: DcgmHealthRules = {
+  xidErrors: true,
+  benignXids: BENIGN_XIDS,
+  rowRemapFailure: true,
+  uncorrectableRemappedRowsRising: true,
+  maxTemperatureC: 90,
+};
+
+/** The defaults with the given rules laid over them. */
+export function resolveDcgmHealthRules(rules: Partial<DcgmHealthRules> = {}): DcgmHealthRules {
+  return { ...DEFAULT_DCGM_HEALTH_RULES, ...rules };
+}
+
+function formatNumber(n: number): string {
+  return Number.isInteger(n) ? String(n) : String(Math.round(n * 10) / 10);
+}
+
+/**
+ * Health and load of one GPU. `previous` is an earlier reading of the same GPU
+ * (used by the rising-rows rule); a previous reading of a different GPU (another
+ * UUID) is ignored. Pods are those of the whole GPU and of its MIG instances.
+ */
+export function evaluateGpuHealth(
+  reading: DcgmGpuReading,
+  previous: DcgmGpuReading | undefined,
+  rules: DcgmHealthRules = DEFAULT_DCGM_HEALTH_RULES,
+): GpuCondition {
+  const reasons: string[] = [];
+  const xid = reading.lastXid;
+  if (rules.xidErrors && xid !== undefined && xid !== 0 && !rules.benignXids.includes(xid)) reasons.push(describeXid(xid));
+  if (rules.rowRemapFailure && reading.rowRemapFailure !== undefined && reading.rowRemapFailure > 0) reasons.push("row remap failure");
+  const sameGpu = previous !== undefined && (previous.uuid === undefined || reading.uuid === undefined || previous.uuid === reading.uuid);
+  const before = sameGpu ? previous.uncorrectableRemappedRows : undefined;
+  const now = reading.uncorrectableRemappedRows;
+  if (rules.uncorrectableRemappedRowsRising && before !== undefined && now !== undefined && now > before) {
+    reasons.push(`uncorrectable remapped rows rose from ${formatNumber(before)} to ${formatNumber(now)}`);
+  }
+  const limit = rules.maxTemperatureC;
+  if (limit !== null && reading.temperature !== undefined && reading.temperature > limit) {
+    reasons.push(`temperature ${formatNumber(reading.temperature)} °C over the ${formatNumber(limit)} °C limit`);
+  }
+  const pods = new Set(reading.pods);
+  for (const m of reading.migInstances) for (const p of m.pods) pods.add(p);
+  return {
+    healthy: reasons.length === 0,
+    reasons,
+    ...(reading.utilization !== undefined ? { utilization: reading.utilization } : {}),
+    ...(reading.fbUsedMiB !== undefined ? { memoryUsedMiB: reading.fbUsedMiB } : {}),
+    pods: [...pods].sort(),
+  };
+}

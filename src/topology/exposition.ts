@@ -1,0 +1,276 @@
+// A strict parser for the Prometheus text exposition format, version 0.0.4,
+// as served by dcgm-exporter on /metrics:
+//
+//   # HELP <name> <docstring>          docstring escapes: \\ and \n
+//   # TYPE <name> counter|gauge|histogram|summary|untyped
+//   # any other comment
+//   <name>[{<label>="<value>",...}] <value> [<timestamp ms>]
+//
+// Label values escape \\, \" and \n. Values are Go floats, including NaN,
+// +Inf and -Inf. Blank lines are ignored. A malformed line never throws: it
+// becomes an error carrying its 1-based line number, and parsing goes on with
+// the next line. The input is bounded in bytes and lines; past a bound the
+// result is marked incomplete.
+
+export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped";
+
+const METRIC_TYPES: ReadonlySet<string> = new Set<MetricType>(["counter", "gauge", "histogram", "summary", "untyped"]);
+
+export interface Sample {
+  readonly name: string;
+  /** Label name -> value. A null-prototype object: a label named `__proto__` is just a label. */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+  /** Milliseconds since the epoch, when the line carries a timestamp. */
+  readonly timestampMs?: number;
+}
+
+export interface ExpositionError {
+  /** 1-based line number; 0 for a problem with the input as a whole. */
+  readonly line: number;
+  readonly message: string;
+}
+
+export interface ExpositionLimits {
+  /** Largest input accepted, in UTF-8 bytes; a larger input is not parsed at all. */
+  readonly maxBytes: number;
+  /** Lines parsed at most; the rest is dropped and the result is incomplete. */
+  readonly maxLines: number;
+  /** Errors kept at most (all are counted in errorCount). */
+  readonly maxErrors: number;
+  /** Labels one sample may carry. */
+  readonly maxLabels: number;
+}
+
+export const DEFAULT_EXPOSITION_LIMITS: ExpositionLimits = {
+  maxBytes: 8 * 1024 * 1024,
+  maxLines: 200_000,
+  maxErrors: 50,
+  maxLabels: 64,
+};
+
+export interface Exposition {
+  readonly samples: readonly Sample[];
+  readonly types: ReadonlyMap<string, MetricType>;
+  readonly help: ReadonlyMap<string, string>;
+  /** The first maxErrors errors, in line order. */
+  readonly errors: readonly ExpositionError[];
+  /** Every error, including those not kept. */
+  readonly errorCount: number;
+  /** false when a byte or line limit cut the input short. */
+  readonly complete: boolean;
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME_START = /[a-zA-Z_]/;
+const LABEL_NAME_CHAR = /[a-zA-Z0-9_]/;
+const METRIC_NAME_START = /[a-zA-Z_:]/;
+const METRIC_NAME_CHAR = /[a-zA-Z0-9_:]/;
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INFINITY = /^([+-]?)inf(?:inity)?$/i;
+const TIMESTAMP = /^-?\d{1,19}$/;
+
+/** Parses one value token the way Go's strconv.ParseFloat reads exposition values (decimal, NaN, ±Inf). */
+export function parseSampleValue(token: string): number | undefined {
+  if (DECIMAL.test(token)) return Number(token);
+  if (/^nan$/i.test(token)) return Number.NaN;
+  const inf = INFINITY.exec(token);
+  if (inf) return inf[1] === "-" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  return undefined;
+}
+
+type LineResult = { readonly ok: true; readonly sample: Sample } | { readonly ok: false; readonly message: string };
+
+const isBlank = (c: string | undefined) => c === " " || c === "\t";
+
+/** Parses `<name>[{labels}] <value> [<timestamp>]`, a line known not to be a comment or blank. */
+function parseSampleLine(line: string, maxLabels: number): LineResult {
+  let i = 0;
+  while (isBlank(line[i])) i++;
+  const nameStart = i;
+  if (!METRIC_NAME_START.test(line[i] ?? "")) return { ok: false, message: `expected a metric name, found ${describeChar(line[i])}` };
+  while (i < line.length && METRIC_NAME_CHAR.test(line[i]!)) i++;
+  const name = line.slice(nameStart, i);
+  let j = i;
+  while (isBlank(line[j])) j++;
+
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
+  let labelCount = 0;
+  if (line[j] === "{") {
+    i = j + 1;
+    for (;;) {
+      while (isBlank(line[i])) i++;
+      if (line[i] === "}") {
+        i++;
+        break;
+      }
+      if (!LABEL_NAME_START.test(line[i] ?? "")) return { ok: false, message: `expected a label name or "}", found ${describeChar(line[i])}` };
+      const labelStart = i;
+      while (i < line.length && LABEL_NAME_CHAR.test(line[i]!)) i++;
+      const label = line.slice(labelStart, i);
+      while (isBlank(line[i])) i++;
+      if (line[i] !== "=") return { ok: false, message: `expected "=" after label ${label}, found ${describeChar(line[i])}` };
+      i++;
+      while (isBlank(line[i])) i++;
+      if (line[i] !== '"') return { ok: false, message: `expected '"' to open the value of label ${label}, found ${describeChar(line[i])}` };
+      i++;
+      let value = "";
+      let closed = false;
+      while (i < line.length) {
+        const c = line[i]!;
+        if (c === '"') {
+          closed = true;
+          i++;
+          break;
+        }
+        if (c === "\\") {
+          const next = line[i + 1];
+          if (next === "\\") value += "\\";
+          else if (next === '"') value += '"';
+          else if (next === "n") value += "\n";
+          else return { ok: false, message: `invalid escape ${next === undefined ? "\\ at end of line" : `\\${next}`} in the value of label ${label}` };
+          i += 2;
+          continue;
+        }
+        value += c;
+        i++;
+      }
+      if (!closed) return { ok: false, message: `unterminated value of label ${label}` };
+      if (label in labels) return { ok: false, message: `label ${label} appears twice` };
+      labelCount++;
+      if (labelCount > maxLabels) return { ok: false, message: `more than ${maxLabels} labels` };
+      labels[label] = value;
+      while (isBlank(line[i])) i++;
+      if (line[i] === ",") {
+        i++;
+        continue;
+      }
+      if (line[i] === "}") {
+        i++;
+        break;
+      }
+      return { ok: false, message: `expected "," or "}" after the value of label ${label}, found ${describeChar(line[i])}` };
+    }
+  }
+
+  const rest = line.slice(i);
+  if (rest.length > 0 && !isBlank(rest[0])) return { ok: false, message: `expected a blank before the value, found ${describeChar(rest[0])}` };
+  const tokens = rest.split(/[ \t]+/).filter((t) => t.length > 0);
+  if (tokens.length === 0) return { ok: false, message: `metric ${name} has no value` };
+  if (tokens.length > 2) return { ok: false, message: `unexpected text after the timestamp: ${JSON.stringify(tokens.slice(2).join(" ").slice(0, 40))}` };
+  const value = parseSampleValue(tokens[0]!);
+  if (value === undefined) return { ok: false, message: `value ${JSON.stringify(tokens[0]!.slice(0, 40))} is not a number` };
+  let timestampMs: number | undefined;
+  if (tokens[1] !== undefined) {
+    const ts = TIMESTAMP.test(tokens[1]) ? Number(tokens[1]) : Number.NaN;
+    if (!Number.isSafeInteger(ts)) return { ok: false, message: `timestamp ${JSON.stringify(tokens[1].slice(0, 40))} is not an integer number of milliseconds` };
+    timestampMs = ts;
+  }
+  return { ok: true, sample: timestampMs === undefined ? { name, labels, value } : { name, labels, value, timestampMs } };
+}
+
+function describeChar(c: string | undefined): string {
+  return c === undefined ? "end of line" : JSON.stringify(c);
+}
+
+function unescapeHelp(text: string): string | undefined {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c !== "\\") {
+      out += c;
+      continue;
+    }
+    const next = text[i + 1];
+    if (next === "\\") out += "\\";
+    else if (next === "n") out += "\n";
+    else return undefined;
+    i++;
+  }
+  return out;
+}
+
+/** Parses Prometheus text exposition. Never throws; see Exposition for what comes back. */
+export function parseExposition(text: string, limits: Partial<ExpositionLimits> = {}): Exposition {
+  const lim: ExpositionLimits = { ...DEFAULT_EXPOSITION_LIMITS, ...limits };
+  const samples: Sample[] = [];
+  const types = new Map<string, MetricType>();
+  const help = new Map<string, string>();
+  const errors: ExpositionError[] = [];
+  let errorCount = 0;
+  const fail = (line: number, message: string) => {
+    errorCount++;
+    if (errors.length < lim.maxErrors) errors.push({ line, message });
+  };
+
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > lim.maxBytes) {
+    fail(0, `input is ${bytes} bytes, over the limit of ${lim.maxBytes}`);
+    return { samples, types, help, errors, errorCount, complete: false };
+  }
+
+  const seenSamples = new Set<string>();
+  let complete = true;
+  let lineNo = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    lineNo++;
+    if (lineNo > lim.maxLines) {
+      fail(lineNo, `more than ${lim.maxLines} lines; the rest is ignored`);
+      complete = false;
+      break;
+    }
+    let line = text.slice(start, end);
+    start = end + 1;
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    const trimmed = line.replace(/^[ \t]+/, "");
+    if (trimmed.length === 0) continue;
+
+    if (trimmed.startsWith("#")) {
+      const m = /^#[ \t]+(HELP|TYPE)(?:[ \t]+(.*))?$/.exec(trimmed);
+      if (!m) continue; // an ordinary comment
+      const keyword = m[1]!;
+      const body = m[2] ?? "";
+      const nm = /^(\S+)(?:[ \t]+(.*))?$/.exec(body);
+      if (!nm) {
+        fail(lineNo, `# ${keyword} without a metric name`);
+        continue;
+      }
+      const metric = nm[1]!;
+      if (!METRIC_NAME.test(metric)) {
+        fail(lineNo, `# ${keyword}: ${JSON.stringify(metric.slice(0, 60))} is not a metric name`);
+        continue;
+      }
+      const arg = nm[2] ?? "";
+      if (keyword === "TYPE") {
+        const type = arg.trim();
+        if (!METRIC_TYPES.has(type)) {
+          fail(lineNo, `# TYPE ${metric}: unknown type ${JSON.stringify(type.slice(0, 40))}`);
+        } else if (types.has(metric)) {
+          fail(lineNo, `second # TYPE line for ${metric}`);
+        } else if (seenSamples.has(metric)) {
+          fail(lineNo, `# TYPE line for ${metric} after its samples`);
+        } else {
+          types.set(metric, type as MetricType);
+        }
+      } else {
+        const doc = unescapeHelp(arg);
+        if (doc === undefined) fail(lineNo, `# HELP ${metric}: invalid escape sequence (only \\\\ and \\n are allowed)`);
+        else if (help.has(metric)) fail(lineNo, `second # HELP line for ${metric}`);
+        else help.set(metric, doc);
+      }
+      continue;
+    }
+
+    const parsed = parseSampleLine(trimmed, lim.maxLabels);
+    if (!parsed.ok) {
+      fail(lineNo, parsed.message);
+      continue;
+    }
+    seenSamples.add(parsed.sample.name);
+    samples.push(parsed.sample);
+  }
+  return { samples, types, help, errors, errorCount, complete };
+}

@@ -1,0 +1,87 @@
+// The per-node view the extender scores against: static topology plus which
+// GPUs are busy, unhealthy and loaded. Built once per change of the node, its
+// pods, its reservations or its DCGM data; best-set answers are memoised on it,
+// so a scheduling request does no per-node precomputation.
+import type { GpuCondition, GpuNode } from "./model.js";
+import { chooseGpuSet, type GpuSetChoice, type GpuSetConstraints, type GpuSetOutcome } from "./gpu-set.js";
+
+export type DcgmFreshness = "fresh" | "stale" | "unknown";
+
+export interface NodeState {
+  readonly node: GpuNode;
+  /** Increases on every change of anything below. */
+  readonly version: number;
+  /** busy[i]: GPU i runs (or is reserved for) a pod. */
+  readonly busy: readonly boolean[];
+  /** conditions[i]: DCGM's view of GPU i, when fresh. */
+  readonly conditions: readonly (GpuCondition | undefined)[];
+  readonly dcgm: DcgmFreshness;
+  /** GPU indices by pod ("namespace/name"), observed (DCGM) or predicted. */
+  readonly assignments: ReadonlyMap<string, readonly number[]>;
+  /** GPUs free and healthy. */
+  readonly usable: readonly boolean[];
+  readonly usableCount: number;
+  readonly unhealthyCount: number;
+  /** Mean DCGM utilisation (0..100) of the node's GPUs in the latest fresh scrape; read live. */
+  meanUtilization(): number | undefined;
+  /** Best set for `n` GPUs under constraints, memoised per state. */
+  best(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
+  /** The same if every healthy GPU were free: tells whether preemption could help. */
+  bestIfIdle(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
+}
+
+export interface NodeStateInput {
+  readonly node: GpuNode;
+  readonly version: number;
+  readonly busy: readonly boolean[];
+  readonly conditions: readonly (GpuCondition | undefined)[];
+  readonly dcgm: DcgmFreshness;
+  readonly assignments: ReadonlyMap<string, readonly number[]>;
+  /** Live load lookup; when absent, the conditions' utilisation at build time. */
+  readonly load?: () => number | undefined;
+}
+
+export function makeNodeState(input: NodeStateInput): NodeState {
+  const n = input.node.topology.gpus.length;
+  const usable: boolean[] = [];
+  let usableCount = 0;
+  let unhealthyCount = 0;
+  let utilSum = 0;
+  let utilN = 0;
+  for (let i = 0; i < n; i++) {
+    const c = input.conditions[i];
+    const healthy = c === undefined || c.healthy;
+    if (!healthy) unhealthyCount += 1;
+    const u = !input.busy[i] && healthy;
+    usable.push(u);
+    if (u) usableCount += 1;
+    if (c?.utilization !== undefined) {
+      utilSum += c.utilization;
+      utilN += 1;
+    }
+  }
+  const healthy = Array.from({ length: n }, (_, i) => input.conditions[i]?.healthy !== false);
+  // Memo slots indexed by (count, nvlinkRequired, singleNuma): a request costs an array read per node.
+  const memoNow: (GpuSetOutcome | undefined)[] = [];
+  const memoIdle: (GpuSetOutcome | undefined)[] = [];
+  const memoize = (memo: (GpuSetOutcome | undefined)[], mask: readonly boolean[], want: number, c: GpuSetConstraints): GpuSetOutcome => {
+    const slot = want * 4 + (c.nvlinkRequired ? 2 : 0) + (c.singleNuma ? 1 : 0);
+    let out = memo[slot];
+    if (out === undefined) {
+      out = chooseGpuSet(input.node.topology, mask, want, c);
+      memo[slot] = out;
+    }
+    return out;
+  };
+  return {
+    ...input,
+    usable,
+    usableCount,
+    unhealthyCount,
+    meanUtilization: input.load ?? (() => (utilN > 0 ? utilSum / utilN : undefined)),
+    best: (want, constraints) => memoize(memoNow, usable, want, constraints),
+    bestIfIdle: (want, constraints) => memoize(memoIdle, healthy, want, constraints),
+  };
+}
+
+export type { GpuSetChoice, GpuSetConstraints, GpuSetOutcome };

@@ -1,0 +1,301 @@
+// TopologyStore: the extender's long-lived view of GPU nodes. It is fed by the
+// node and pod informers (or by full Node objects in requests), by DCGM, and
+// by the in-flight ledger of reservations the extender makes itself; it hands
+// out immutable NodeState snapshots, rebuilt only for nodes that changed.
+import { parseQuantity } from "../admission/gpu-request.js";
+import type { NodeWire } from "../extender/schema.js";
+import type { Placement } from "../policy/model.js";
+import type { Logger } from "../telemetry/logger.js";
+import { buildNodeTopology } from "./build.js";
+import { cliqueOf, costClassOf, networkPath } from "./labels.js";
+import type { GpuCondition, GpuNode } from "./model.js";
+import { makeNodeState, type DcgmFreshness, type NodeState } from "./node-state.js";
+import { chooseGpuSet } from "./gpu-set.js";
+import { BUILTIN_PROFILES, type TopologyProfile } from "./profiles.js";
+
+/** A GPU pod as the store tracks it. */
+export interface PodRecord {
+  readonly uid: string;
+  /** "namespace/name" */
+  readonly key: string;
+  readonly nodeName?: string;
+  readonly gpus: number;
+  readonly placement: Placement;
+  /** "namespace/value" of its group label, for multi-node locality. */
+  readonly group?: string;
+}
+
+export interface Reservation {
+  readonly podUid: string;
+  readonly podKey: string;
+  readonly node: string;
+  readonly gpus: readonly number[];
+  readonly group?: string;
+  readonly expiresAt: number;
+}
+
+/** DCGM's view of one node, as the DCGM store reports it. */
+export interface DcgmNodeView {
+  readonly freshness: DcgmFreshness;
+  /** By GPU index. */
+  readonly conditions: ReadonlyMap<number, GpuCondition>;
+}
+
+export interface TopologyStoreOptions {
+  readonly log: Logger;
+  /** The GPU resource name counted in status.allocatable (the policy's first gpuResources entry). */
+  readonly gpuResource: () => string;
+  readonly profiles?: () => readonly TopologyProfile[];
+  /** How long a reservation waits for its pod to show up bound. Default 30 s. */
+  readonly reservationTtlMs?: number;
+  readonly now?: () => number;
+  /** Live mean GPU utilisation of a node (DCGM), read at scoring time. */
+  readonly load?: (node: string) => number | undefined;
+}
+
+interface NodeEntry {
+  readonly fingerprint: string;
+  readonly node: GpuNode;
+}
+
+export class TopologyStore {
+  readonly #opts: TopologyStoreOptions;
+  readonly #nodes = new Map<string, NodeEntry>();
+  readonly #pods = new Map<string, PodRecord>();
+  readonly #podsByNode = new Map<string, Set<string>>();
+  readonly #reservations = new Map<string, Reservation>();
+  readonly #reservationsByNode = new Map<string, Set<string>>();
+  readonly #states = new Map<string, NodeState>();
+  #dcgm: ReadonlyMap<string, DcgmNodeView> = new Map();
+  #version = 0;
+
+  constructor(opts: TopologyStoreOptions) {
+    this.#opts = opts;
+  }
+
+  #now(): number {
+    return this.#opts.now?.() ?? Date.now();
+  }
+
+  #invalidate(node: string | undefined): void {
+    if (node !== undefined) this.#states.delete(node);
+  }
+
+  /** Adds or updates a node; rebuilds its topology only when its labels, annotations or GPU count changed. */
+  upsertNode(wire: NodeWire): GpuNode | undefined {
+    const name = wire.metadata?.name;
+    if (!name) return undefined;
+    const labels = wire.metadata?.labels ?? {};
+    const annotations = wire.metadata?.annotations ?? {};
+    const resource = this.#opts.gpuResource();
+    const allocatable = Math.max(0, Math.floor(parseQuantity(wire.status?.allocatable?.[resource] ?? "0")) || 0);
+    const fingerprint = JSON.stringify([labels, annotations["topofit.io/gpu-topology"] ?? "", allocatable, resource]);
+    const existing = this.#nodes.get(name);
+    if (existing?.fingerprint === fingerprint) return existing.node;
+    const built = buildNodeTopology({
+      labels,
+      annotations,
+      allocatableGpus: allocatable,
+      profiles: this.#opts.profiles?.() ?? BUILTIN_PROFILES,
+    });
+    for (const w of built.warnings) this.#opts.log.warn({ node: name, warning: w }, "node topology");
+    const clique = cliqueOf(labels);
+    const node: GpuNode = {
+      name,
+      labels,
+      topology: built.topology,
+      allocatable,
+      ...(clique ? { clique: clique.partition } : {}),
+      network: networkPath(labels),
+      costClass: costClassOf(labels),
+    };
+    this.#nodes.set(name, { fingerprint, node });
+    this.#invalidate(name);
+    return node;
+  }
+
+  deleteNode(name: string): void {
+    this.#nodes.delete(name);
+    this.#invalidate(name);
+  }
+
+  hasNode(name: string): boolean {
+    return this.#nodes.has(name);
+  }
+
+  nodeCount(): number {
+    return this.#nodes.size;
+  }
+
+  /** Tracks a GPU pod (bound or not). A pod bound to a node settles its reservation. */
+  upsertPod(pod: PodRecord): void {
+    const prev = this.#pods.get(pod.uid);
+    if (prev?.nodeName !== pod.nodeName) {
+      if (prev?.nodeName) {
+        this.#podsByNode.get(prev.nodeName)?.delete(pod.uid);
+        this.#invalidate(prev.nodeName);
+      }
+      if (pod.nodeName) {
+        let set = this.#podsByNode.get(pod.nodeName);
+        if (!set) this.#podsByNode.set(pod.nodeName, (set = new Set()));
+        set.add(pod.uid);
+        this.#invalidate(pod.nodeName);
+      }
+    }
+    this.#pods.set(pod.uid, pod);
+    if (pod.nodeName) {
+      // Keep the reservation's GPU choice as the prediction when it is for this node.
+      const r = this.#reservations.get(pod.uid);
+      if (r && r.node !== pod.nodeName) this.#dropReservation(pod.uid);
+    }
+  }
+
+  deletePod(uid: string): void {
+    const prev = this.#pods.get(uid);
+    if (prev?.nodeName) {
+      this.#podsByNode.get(prev.nodeName)?.delete(uid);
+      this.#invalidate(prev.nodeName);
+    }
+    this.#pods.delete(uid);
+    this.#dropReservation(uid);
+  }
+
+  /** Records that the extender expects `podUid` on `node` using `gpus`, until it shows up bound or the TTL passes. */
+  reserve(r: Omit<Reservation, "expiresAt">): void {
+    if (this.#pods.get(r.podUid)?.nodeName !== undefined) return;
+    this.#dropReservation(r.podUid);
+    const full: Reservation = { ...r, expiresAt: this.#now() + (this.#opts.reservationTtlMs ?? 30_000) };
+    this.#reservations.set(r.podUid, full);
+    let set = this.#reservationsByNode.get(r.node);
+    if (!set) this.#reservationsByNode.set(r.node, (set = new Set()));
+    set.add(r.podUid);
+    this.#invalidate(r.node);
+  }
+
+  #dropReservation(uid: string): void {
+    const r = this.#reservations.get(uid);
+    if (!r) return;
+    this.#reservations.delete(uid);
+    this.#reservationsByNode.get(r.node)?.delete(uid);
+    this.#invalidate(r.node);
+  }
+
+  reservationCount(): number {
+    return this.#reservations.size;
+  }
+
+  /** Replaces the DCGM view; only nodes whose view changed are rebuilt. */
+  setDcgm(view: ReadonlyMap<string, DcgmNodeView>): void {
+    const old = this.#dcgm;
+    this.#dcgm = view;
+    for (const [node, v] of view) if (old.get(node) !== v) this.#invalidate(node);
+    for (const node of old.keys()) if (!view.has(node)) this.#invalidate(node);
+  }
+
+  /** Nodes (and their cliques/network paths) where members of `group` run or are reserved. */
+  groupPlacements(group: string): readonly GpuNode[] {
+    const out: GpuNode[] = [];
+    const seen = new Set<string>();
+    const add = (name: string | undefined) => {
+      if (!name || seen.has(name)) return;
+      seen.add(name);
+      const n = this.#nodes.get(name)?.node;
+      if (n) out.push(n);
+    };
+    for (const p of this.#pods.values()) if (p.group === group) add(p.nodeName);
+    for (const r of this.#reservations.values()) if (r.group === group) add(r.node);
+    return out;
+  }
+
+  /** The node's current state, rebuilt if anything about it changed. */
+  state(name: string): NodeState | undefined {
+    const cached = this.#states.get(name);
+    if (cached) {
+      if (!this.#expireReservations(name)) return cached;
+    }
+    const entry = this.#nodes.get(name);
+    if (!entry) return undefined;
+    const state = this.#build(entry.node);
+    this.#states.set(name, state);
+    return state;
+  }
+
+  /** Drops expired reservations on `name`; true when any was dropped. */
+  #expireReservations(name: string): boolean {
+    const set = this.#reservationsByNode.get(name);
+    if (!set || set.size === 0) return false;
+    const now = this.#now();
+    let dropped = false;
+    for (const uid of [...set]) {
+      const r = this.#reservations.get(uid);
+      if (r && r.expiresAt <= now) {
+        this.#dropReservation(uid);
+        dropped = true;
+      }
+    }
+    return dropped;
+  }
+
+  #build(node: GpuNode): NodeState {
+    const n = node.topology.gpus.length;
+    const busy = new Array<boolean>(n).fill(false);
+    const conditions = new Array<GpuCondition | undefined>(n).fill(undefined);
+    const assignments = new Map<string, number[]>();
+    const view = this.#dcgm.get(node.name);
+    const freshness: DcgmFreshness = view?.freshness ?? "unknown";
+    const tracked = new Set<string>();
+    for (const uid of this.#podsByNode.get(node.name) ?? []) {
+      const p = this.#pods.get(uid);
+      if (p) tracked.add(p.key);
+    }
+    const trackingPods = this.#pods.size > 0;
+    if (view && freshness === "fresh") {
+      for (const [idx, cond] of view.conditions) {
+        if (idx < 0 || idx >= n) continue;
+        conditions[idx] = cond;
+        for (const podKey of cond.pods) {
+          // A pod DCGM still shows but the API says is gone no longer holds the GPU.
+          if (trackingPods && !tracked.has(podKey)) continue;
+          busy[idx] = true;
+          const list = assignments.get(podKey) ?? [];
+          list.push(idx);
+          assignments.set(podKey, list);
+        }
+      }
+    }
+    const place = (podKey: string, want: number, preferred: readonly number[] | undefined) => {
+      if (assignments.has(podKey) || want <= 0) return;
+      let chosen: number[] = [];
+      if (preferred && preferred.length === want && preferred.every((i) => i < n && !busy[i])) {
+        chosen = [...preferred];
+      } else {
+        const free = busy.map((b) => !b);
+        const pick = chooseGpuSet(node.topology, free, want, { nvlinkRequired: false, singleNuma: false });
+        chosen = pick.ok ? [...pick.choice.gpus] : free.flatMap((f, i) => (f ? [i] : [])).slice(0, want);
+      }
+      for (const i of chosen) busy[i] = true;
+      assignments.set(podKey, chosen);
+    };
+    for (const uid of this.#podsByNode.get(node.name) ?? []) {
+      const p = this.#pods.get(uid);
+      if (!p) continue;
+      const r = this.#reservations.get(uid);
+      place(p.key, p.gpus, r?.node === node.name ? r.gpus : undefined);
+    }
+    for (const uid of this.#reservationsByNode.get(node.name) ?? []) {
+      const r = this.#reservations.get(uid);
+      if (r && !this.#pods.get(uid)?.nodeName) place(r.podKey, r.gpus.length, r.gpus);
+    }
+    this.#version += 1;
+    const load = this.#opts.load;
+    return makeNodeState({
+      node,
+      version: this.#version,
+      busy,
+      conditions,
+      dcgm: freshness,
+      assignments,
+      ...(load ? { load: () => load(node.name) } : {}),
+    });
+  }
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { countPodGpus, parseQuantity } from "../../../src/admission/gpu-request.js";
+import type { ContainerWire, PodWire } from "../../../src/admission/schema.js";
+import { GPU, gpuContainer, pod } from "../../builders/pod.js";
+
+const NVIDIA = new Set([GPU]);
+
+function withRequests(requests?: Record<string, string | number>, limits?: Record<string, string | number>): ContainerWire {
+  return { name: "c", resources: { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) } };
+}
+
+const sidecar = (n: number): ContainerWire => ({ ...gpuContainer("sidecar", n), restartPolicy: "Always" });
+const init = (n: number): ContainerWire => gpuContainer("init", n);
+
+describe("parseQuantity", () => {
+  it.each<[unknown, number]>([
+    ["2", 2],
+    [2, 2],
+    ["1k", 1000],
+    ["1Ki", 1024],
+    ["0", 0],
+    ["500m", 0.5],
+    ["1e3", 1000],
+    [" 4 ", 4],
+  ])("reads %j as %d", (raw, n) => {
+    expect(parseQuantity(raw)).toBe(n);
+  });
+
+  it.each<[unknown]>([["two"], ["2 GPUs"], [""], [null], [undefined], [{}], [Number.POSITIVE_INFINITY]])("reads %j as not a number", (raw) => {
+    expect(parseQuantity(raw)).toBeNaN();
+  });
+});
+
+describe("countPodGpus", () => {
+  it.each<[string, PodWire, number]>([
+    ["a pod with no containers asks for none", pod().build(), 0],
+    ["a CPU-only pod asks for none", pod().container(withRequests({ cpu: "2", memory: "8Gi" })).build(), 0],
+    ["one container asking for 4 in requests and limits asks for 4", pod().gpus(4).build(), 4],
+    ["a count in limits only counts", pod().container(withRequests(undefined, { [GPU]: "2" })).build(), 2],
+    ["a count in requests only counts", pod().container(withRequests({ [GPU]: "3" })).build(), 3],
+    ["a numeric quantity counts", pod().container(withRequests({ [GPU]: 2 }, { [GPU]: 2 })).build(), 2],
+    ["a quantity with a decimal suffix counts", pod().container(withRequests({ [GPU]: "1k" })).build(), 1000],
+    ["a quantity of \"0\" is no request", pod().container(withRequests({ [GPU]: "0" }, { [GPU]: "0" })).build(), 0],
+    ["an unparsable quantity is no request", pod().container(withRequests({ [GPU]: "lots" })).build(), 0],
+    ["app containers add up", pod().gpus(2).gpus(3).build(), 5],
+    ["a GPU resource not named in gpuResources does not count", pod().gpus(4, "amd.com/gpu").build(), 0],
+    ["an init container larger than the app containers sets the peak", pod().gpus(1).initContainer(init(4)).build(), 4],
+    ["an init container smaller than the app containers does not", pod().gpus(4).initContainer(init(2)).build(), 4],
+    ["init containers run one at a time, so they do not add up", pod().gpus(1).initContainer(init(3)).initContainer(init(3)).build(), 3],
+    ["a sidecar adds to the app containers", pod().gpus(2).initContainer(sidecar(1)).build(), 3],
+    ["sidecars add to each other", pod().gpus(1).initContainer(sidecar(1)).initContainer(sidecar(2)).build(), 4],
+    ["an init container runs alongside the sidecars started before it", pod().gpus(1).initContainer(sidecar(2)).initContainer(init(3)).build(), 5],
+    ["an init container does not run alongside sidecars started after it", pod().gpus(1).initContainer(init(3)).initContainer(sidecar(2)).build(), 3],
+    [
+      "the peak is the larger of the init peak and app plus sidecars",
+      pod().gpus(2).initContainer(sidecar(1)).initContainer(init(2)).initContainer(sidecar(1)).build(),
+      4,
+    ],
+    ["a pod with only init containers asks for their peak", pod().initContainer(init(2)).build(), 2],
+    ["a spec-less pod asks for none", { apiVersion: "v1", kind: "Pod", metadata: { name: "x" } }, 0],
+    ["containers that are not a list ask for none", { spec: { containers: { name: "x" } as never } }, 0],
+  ])("%s", (_name, p, n) => {
+    expect(countPodGpus(p, NVIDIA)).toBe(n);
+  });
+
+  it("counts every resource named in gpuResources, summed", () => {
+    const resources = new Set([GPU, "nvidia.com/mig-1g.10gb"]);
+    const p = pod().gpus(2).gpus(3, "nvidia.com/mig-1g.10gb").container(withRequests({ [GPU]: "1", "nvidia.com/mig-1g.10gb": "1" })).build();
+    expect(countPodGpus(p, resources)).toBe(7);
+  });
+});
