@@ -10,6 +10,7 @@ import { watchSchedulingState } from "../kube/scheduling-watch.js";
 import { countPodGpus } from "../admission/gpu-request.js";
 import { podIntent } from "../extender/intent.js";
 import { TopologyStore } from "../topology/store.js";
+import { BUILTIN_PROFILES } from "../topology/profiles.js";
 import { DcgmStore, parseDcgmEndpoints } from "../topology/dcgm-store.js";
 import { DcgmViewBuilder } from "../topology/dcgm-view.js";
 import { watchServiceEndpoints } from "../kube/endpoint-slices.js";
@@ -132,27 +133,46 @@ export async function runServe(settings: ServeSettings, version: string): Promis
   }
 
   const dcgmViews = new DcgmViewBuilder();
+  let dcgm: DcgmStore | undefined;
   const topology = new TopologyStore({
     log,
     gpuResource: () => store.current()?.policy.gpuResources[0] ?? "nvidia.com/gpu",
+    profiles: () => [...(store.current()?.policy.topologyProfiles ?? []), ...BUILTIN_PROFILES],
     load: (node) => dcgmViews.load(node),
+    onPredictionChecked: (c) => {
+      metrics.gpuPredictions.inc({ result: c.agreed ? "agreed" : "differed" });
+      log.info({ pod: c.pod, node: c.node, predicted: c.predicted, observed: c.observed, agreed: c.agreed }, "GPU prediction checked");
+    },
+  });
+  // A new policy can bring new profiles, a new GPU resource name or new health rules.
+  store.onReload((o) => {
+    if (o.result !== "applied") return;
+    topology.rebuildTopologies();
+    dcgm?.setRules(o.snapshot.policy.gpuHealth);
   });
   if (settings.dcgmEndpoints.length > 0 || settings.dcgmService !== undefined) {
-    const dcgm = new DcgmStore({ log, metrics, intervalMs: settings.dcgmIntervalMs, staleAfterMs: settings.dcgmStaleAfterMs });
-    dcgm.onChange(() => topology.setDcgm(dcgmViews.build(dcgm.snapshot())));
+    dcgm = new DcgmStore({
+      log,
+      metrics,
+      intervalMs: settings.dcgmIntervalMs,
+      staleAfterMs: settings.dcgmStaleAfterMs,
+      ...(store.current() ? { rules: store.current()!.policy.gpuHealth } : {}),
+    });
+    const scraper = dcgm;
+    scraper.onChange(() => topology.setDcgm(dcgmViews.build(scraper.snapshot())));
     if (settings.dcgmEndpoints.length > 0) {
       const parsed = parseDcgmEndpoints(settings.dcgmEndpoints);
       if (parsed.errors.length > 0) throw new Error(`--dcgm-endpoints: ${parsed.errors.join("; ")}`);
-      dcgm.setEndpoints(parsed.endpoints);
+      scraper.setEndpoints(parsed.endpoints);
     }
     if (settings.dcgmService !== undefined) {
       if (!kc) throw new Error("--dcgm-service needs a cluster (--kubeconfig or in-cluster credentials)");
       const ref = settings.dcgmService;
-      const watch = watchServiceEndpoints(kc, { namespace: ref.namespace, name: ref.name, ...(ref.port !== undefined ? { port: ref.port } : {}) }, (eps) => dcgm.setEndpoints(eps), log);
+      const watch = watchServiceEndpoints(kc, { namespace: ref.namespace, name: ref.name, ...(ref.port !== undefined ? { port: ref.port } : {}) }, (eps) => scraper.setEndpoints(eps), log);
       stops.push(() => watch.stop());
     }
-    dcgm.start();
-    stops.push(() => dcgm.stop());
+    scraper.start();
+    stops.push(() => scraper.stop());
   }
   if (kc) {
     const watch = watchSchedulingState(

@@ -1,6 +1,8 @@
 // Turns a validated PlacementPolicy document into the immutable Policy model,
 // filling every default in one place.
 import type { Placement, Policy, Rule } from "./model.js";
+import { resolveDcgmHealthRules } from "../topology/dcgm.js";
+import type { TopologyProfile } from "../topology/profiles.js";
 import { encodePlacement } from "./model.js";
 import type { PlacementPolicyDocument, PlacementSpec, RuleSpec } from "./schema.js";
 
@@ -57,6 +59,9 @@ export function buildPolicy(doc: PlacementPolicyDocument): Policy {
   const defaultPlacement = fillPlacement(spec.defaultPlacement, DEFAULT_PLACEMENT);
   const gpuResources = spec.gpuResources ?? [...DEFAULT_GPU_RESOURCES];
   return {
+    gpuHealth: resolveDcgmHealthRules(spec.gpuHealth ?? {}),
+    // Validated by validateProfiles during validatePolicyDocument.
+    topologyProfiles: (spec.topologyProfiles ?? []) as TopologyProfile[],
     scoring: {
       costPreference: spec.scoring?.costPreference ?? [],
       groupLabels: spec.scoring?.groupLabels ?? [...DEFAULT_GROUP_LABELS],

@@ -1,4 +1,6 @@
 // The defaulted, validated, immutable policy that the webhook and the extender read.
+import type { DcgmHealthRules } from "../topology/dcgm.js";
+import type { TopologyProfile } from "../topology/profiles.js";
 import type {
   GPU_LINK_MODES,
   INJECT_MODES,
@@ -60,6 +62,10 @@ export interface Scoring {
 
 export interface Policy {
   readonly scoring: Scoring;
+  /** When DCGM data makes a GPU unhealthy. */
+  readonly gpuHealth: DcgmHealthRules;
+  /** Admins' topology profiles, tried before the built-in ones. */
+  readonly topologyProfiles: readonly TopologyProfile[];
   readonly gpuResources: readonly string[];
   readonly gpuResourceSet: ReadonlySet<string>;
   readonly excludedNamespaces: ReadonlySet<string>;

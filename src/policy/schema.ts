@@ -126,9 +126,23 @@ export const ScoringSchema = Type.Object(
   closed,
 );
 
+export const GpuHealthSchema = Type.Object(
+  {
+    xidErrors: Type.Optional(Type.Boolean()),
+    benignXids: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }))),
+    rowRemapFailure: Type.Optional(Type.Boolean()),
+    uncorrectableRemappedRowsRising: Type.Optional(Type.Boolean()),
+    maxTemperatureC: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 200 }), Type.Null()])),
+  },
+  closed,
+);
+
 export const PolicySpecSchema = Type.Object(
   {
     scoring: Type.Optional(ScoringSchema),
+    gpuHealth: Type.Optional(GpuHealthSchema),
+    /** Checked in depth by the topology profile validator. */
+    topologyProfiles: Type.Optional(Type.Array(Type.Unknown())),
     gpuResources: Type.Optional(StringList),
     excludedNamespaces: Type.Optional(StringList),
     defaultPlacement: Type.Optional(PlacementSchema),

@@ -11,6 +11,7 @@ import {
   type TolerationSpec,
 } from "./schema.js";
 import { describeValue, joinPath } from "../validation/field-path.js";
+import { validateProfiles } from "../topology/profiles.js";
 
 export type ValidationResult =
   | { readonly ok: true; readonly document: PlacementPolicyDocument; readonly warnings: readonly PolicyIssue[] }
@@ -149,6 +150,10 @@ function checkName(out: IssueList, path: string, value: string | undefined, what
 
 function checkSemantics(doc: PlacementPolicyDocument, errors: IssueList, warnings: IssueList): void {
   const spec = doc.spec;
+  if (spec.topologyProfiles !== undefined) {
+    const profiles = validateProfiles(spec.topologyProfiles, "spec.topologyProfiles");
+    if (!profiles.ok) for (const e of profiles.errors) errors.add(e.path, e.message);
+  }
   (spec.gpuResources ?? []).forEach((r, i) => {
     const p = `spec.gpuResources[${i}]`;
     const slash = r.indexOf("/");

@@ -11,6 +11,7 @@ export interface Metrics {
   readonly policyGeneration: Gauge;
   readonly policyRules: Gauge;
   readonly extenderFilteredNodes: Counter<"cause">;
+  readonly gpuPredictions: Counter<"result">;
   readonly dcgmScrapes: Counter<"outcome">;
   readonly dcgmScrapeDuration: Histogram<"outcome">;
   readonly dcgmNodes: Gauge<"state">;
@@ -55,6 +56,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       registers,
     }),
     policyRules: new Gauge({ name: "topofit_policy_rules", help: "Number of rules in the policy in force.", registers }),
+    gpuPredictions: new Counter({
+      name: "topofit_gpu_predictions_total",
+      help: "Predicted GPU sets checked against the set DCGM later showed for the pod (result: agreed, differed).",
+      labelNames: ["result"],
+      registers,
+    }),
     extenderFilteredNodes: new Counter({
       name: "topofit_extender_filtered_nodes_total",
       help: "Nodes the extender filtered out, by cause (capacity, nvlink, numa, busy, unhealthy, unknown_node).",

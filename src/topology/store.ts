@@ -6,6 +6,7 @@ import { parseQuantity } from "../admission/gpu-request.js";
 import type { NodeWire } from "../extender/schema.js";
 import type { Placement } from "../policy/model.js";
 import type { Logger } from "../telemetry/logger.js";
+import { GPU_TOPOLOGY_ANNOTATION } from "./annotation.js";
 import { buildNodeTopology } from "./build.js";
 import { cliqueOf, costClassOf, networkPath } from "./labels.js";
 import type { GpuCondition, GpuNode } from "./model.js";
@@ -49,6 +50,11 @@ export interface TopologyStoreOptions {
   /** How long a reservation waits for its pod to show up bound. Default 30 s. */
   readonly reservationTtlMs?: number;
   readonly now?: () => number;
+  /**
+   * Called once per pod when DCGM first shows which GPUs the device plugin gave
+   * it, with the set topofit had predicted: how often they agree is reported.
+   */
+  readonly onPredictionChecked?: (check: { pod: string; node: string; predicted: readonly number[]; observed: readonly number[]; agreed: boolean }) => void;
   /** Live mean GPU utilisation of a node (DCGM), read at scoring time. */
   readonly load?: (node: string) => number | undefined;
 }
@@ -56,6 +62,8 @@ export interface TopologyStoreOptions {
 interface NodeEntry {
   readonly fingerprint: string;
   readonly node: GpuNode;
+  /** What the node was built from, to rebuild it when the profiles change. */
+  readonly source: NodeWire;
 }
 
 export class TopologyStore {
@@ -67,6 +75,8 @@ export class TopologyStore {
   readonly #reservationsByNode = new Map<string, Set<string>>();
   readonly #states = new Map<string, NodeState>();
   #dcgm: ReadonlyMap<string, DcgmNodeView> = new Map();
+  /** Predicted GPU sets of pods DCGM has not attributed yet, by pod key. */
+  readonly #predictions = new Map<string, { node: string; gpus: readonly number[] }>();
   #version = 0;
 
   constructor(opts: TopologyStoreOptions) {
@@ -86,10 +96,11 @@ export class TopologyStore {
     const name = wire.metadata?.name;
     if (!name) return undefined;
     const labels = wire.metadata?.labels ?? {};
-    const annotations = wire.metadata?.annotations ?? {};
+    const topologyAnnotation = wire.metadata?.annotations?.[GPU_TOPOLOGY_ANNOTATION];
+    const annotations: Record<string, string> = topologyAnnotation !== undefined ? { [GPU_TOPOLOGY_ANNOTATION]: topologyAnnotation } : {};
     const resource = this.#opts.gpuResource();
     const allocatable = Math.max(0, Math.floor(parseQuantity(wire.status?.allocatable?.[resource] ?? "0")) || 0);
-    const fingerprint = JSON.stringify([labels, annotations["topofit.io/gpu-topology"] ?? "", allocatable, resource]);
+    const fingerprint = JSON.stringify([labels, topologyAnnotation ?? "", allocatable, resource]);
     const existing = this.#nodes.get(name);
     if (existing?.fingerprint === fingerprint) return existing.node;
     const built = buildNodeTopology({
@@ -109,9 +120,19 @@ export class TopologyStore {
       network: networkPath(labels),
       costClass: costClassOf(labels),
     };
-    this.#nodes.set(name, { fingerprint, node });
+    // Keep only what a rebuild needs, not the whole Node object.
+    const source: NodeWire = { metadata: { name, labels, annotations }, status: { allocatable: { [resource]: String(allocatable) } } };
+    this.#nodes.set(name, { fingerprint, node, source });
     this.#invalidate(name);
     return node;
+  }
+
+  /** Rebuilds every node's topology, e.g. after the policy's profiles or GPU resource changed. */
+  rebuildTopologies(): void {
+    const sources = [...this.#nodes.values()].map((e) => e.source);
+    this.#nodes.clear();
+    this.#states.clear();
+    for (const s of sources) this.upsertNode(s);
   }
 
   deleteNode(name: string): void {
@@ -157,6 +178,7 @@ export class TopologyStore {
       this.#invalidate(prev.nodeName);
     }
     this.#pods.delete(uid);
+    if (prev) this.#predictions.delete(prev.key);
     this.#dropReservation(uid);
   }
 
@@ -263,6 +285,13 @@ export class TopologyStore {
         }
       }
     }
+    for (const [podKey, observed] of assignments) {
+      const predicted = this.#predictions.get(podKey);
+      if (predicted === undefined || predicted.node !== node.name) continue;
+      this.#predictions.delete(podKey);
+      const agreed = predicted.gpus.length === observed.length && [...observed].sort((a, b) => a - b).every((g, i) => g === predicted.gpus[i]);
+      this.#opts.onPredictionChecked?.({ pod: podKey, node: node.name, predicted: predicted.gpus, observed, agreed });
+    }
     const place = (podKey: string, want: number, preferred: readonly number[] | undefined) => {
       if (assignments.has(podKey) || want <= 0) return;
       let chosen: number[] = [];
@@ -274,7 +303,9 @@ export class TopologyStore {
         chosen = pick.ok ? [...pick.choice.gpus] : free.flatMap((f, i) => (f ? [i] : [])).slice(0, want);
       }
       for (const i of chosen) busy[i] = true;
+      chosen.sort((a, b) => a - b);
       assignments.set(podKey, chosen);
+      if (!this.#predictions.has(podKey)) this.#predictions.set(podKey, { node: node.name, gpus: chosen });
     };
     for (const uid of this.#podsByNode.get(node.name) ?? []) {
       const p = this.#pods.get(uid);

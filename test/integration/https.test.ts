@@ -10,8 +10,7 @@ import { connect } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateSelfSigned, watchTlsFiles } from "../../src/server/tls.js";
-import { silentLogger, createLogger } from "../../src/telemetry/logger.js";
-import { Writable } from "node:stream";
+import { silentLogger } from "../../src/telemetry/logger.js";
 import { buildTestApp } from "../builders/app.js";
 import { admissionFixture } from "../fixtures/load.js";
 
@@ -93,31 +92,27 @@ describe("HTTPS listener", () => {
     await app.listen({ host: "127.0.0.1", port: 0 });
     const { port } = app.server.address() as AddressInfo;
     const server = app.server as unknown as { setSecureContext(o: { cert: string; key: string }): void };
-    const logLines: string[] = [];
-    const log = createLogger({ level: "info", destination: new Writable({ write(c, _e, cb) { logLines.push(`${Date.now() % 100000} ${String(c).slice(0, 200)}`); cb(); } }) });
-    const applied: number[] = [];
-    cleanup.push(watchTlsFiles(certFile, keyFile, log, (m) => { applied.push(Date.now() % 100000); server.setSecureContext(m); }, 20));
-    process.on("exit", () => {});
+    cleanup.push(watchTlsFiles(certFile, keyFile, silentLogger(), (m) => server.setSecureContext(m), 20));
 
     const firstFp = new X509Certificate(first.cert).fingerprint256;
     const secondFp = new X509Certificate(second.cert).fingerprint256;
     expect(await servedFingerprint(port)).toBe(firstFp);
 
+    // fs.watchFile takes its baseline stat asynchronously (libuv thread pool); files
+    // replaced before that stat lands become the baseline and are never seen as a
+    // change. A rotation in production comes long after start-up, so let it settle.
     await new Promise((r) => setTimeout(r, 200));
     write(keyFile, second.key);
     write(certFile, second.cert);
-    const writtenAt = Date.now() % 100000;
-    const deadline = Date.now() + 3000;
+    const deadline = Date.now() + 5000;
     let served = firstFp;
     while (served !== secondFp && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
       served = await servedFingerprint(port);
     }
-    if (served !== secondFp) process.stdout.write(`DEBUG written-at ${writtenAt} applied=${JSON.stringify(applied)} now=${Date.now() % 100000}\n${logLines.join("")}\n`);
     expect(served).toBe(secondFp);
-    process.stdout.write(`ROTATION_MS ${5000 - (deadline - Date.now())}\n`);
 
     const r = await post(port, second.cert, JSON.stringify(admissionFixture("cpu-deployment-pod-create")));
     expect(r.status).toBe(200);
-  });
+  }, 15_000);
 });

@@ -7,6 +7,9 @@ import { PolicyStore, type ReloadOutcome } from "../../../src/policy/store.js";
 
 const policy = (rule: string) => `apiVersion: topofit.io/v1alpha1\nkind: PlacementPolicy\nspec:\n  rules: [{name: ${rule}}]\n`;
 
+/** Lets fs.watchFile take its (asynchronous) baseline stat before the file changes. */
+const settle = () => new Promise((r) => setTimeout(r, 150));
+
 /** Polls `cond` until it holds or the deadline passes. */
 async function eventually(cond: () => boolean, what: string, deadlineMs = 5000): Promise<void> {
   const end = Date.now() + deadlineMs;
@@ -70,6 +73,7 @@ describe("watchPolicyFile", () => {
     writeFileSync(file, policy("a"));
     source = watchPolicyFile(file, store, 20);
     await source.load();
+    await settle();
     replace(policy("edited-rule"));
     await eventually(() => store.current()?.generation === 2, "the edited policy to be applied");
     expect(store.current()?.policy.rules.map((r) => r.name)).toEqual(["edited-rule"]);
@@ -79,6 +83,7 @@ describe("watchPolicyFile", () => {
     writeFileSync(file, policy("a"));
     source = watchPolicyFile(file, store, 20);
     await source.load();
+    await settle();
     const before = store.current();
     replace("{{{ this is not yaml: [\n");
     await eventually(() => seen.some((o) => o.result === "rejected"), "the garbage to be rejected");
@@ -92,6 +97,7 @@ describe("watchPolicyFile", () => {
     writeFileSync(file, policy("a"));
     source = watchPolicyFile(file, store, 20);
     await source.load();
+    await settle();
     replace("kind: [\n");
     await eventually(() => seen.some((o) => o.result === "rejected"), "the garbage to be rejected");
     replace(policy("fixed"));

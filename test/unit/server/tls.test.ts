@@ -14,6 +14,9 @@ async function eventually(cond: () => boolean, what: string, deadlineMs = 5000):
   }
 }
 
+/** Lets fs.watchFile take its (asynchronous) baseline stat before the files change. */
+const settle = () => new Promise((r) => setTimeout(r, 150));
+
 let first: TlsMaterial;
 let second: TlsMaterial;
 beforeAll(async () => {
@@ -81,6 +84,7 @@ describe("readTlsFiles and watchTlsFiles", () => {
     write(keyFile, first.key);
     const applied: TlsMaterial[] = [];
     stop = watchTlsFiles(certFile, keyFile, silentLogger(), (m) => applied.push(m), 20);
+    await settle();
     write(keyFile, second.key);
     write(certFile, second.cert);
     await eventually(() => applied.length > 0, "the rotated pair to be applied");
@@ -93,6 +97,7 @@ describe("readTlsFiles and watchTlsFiles", () => {
     write(keyFile, first.key);
     const applied: TlsMaterial[] = [];
     stop = watchTlsFiles(certFile, keyFile, silentLogger(), (m) => applied.push(m), 20);
+    await settle();
     write(certFile, second.cert); // key still the old one: not a usable pair
     await new Promise((r) => setTimeout(r, 150));
     expect(applied).toEqual([]);
