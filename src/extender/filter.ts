@@ -14,6 +14,38 @@ export function requiredConstraints(p: Placement): GpuSetConstraints {
   return { nvlinkRequired: p.gpuLinks === "NVLinkRequired", singleNuma: p.numa === "SingleNode" };
 }
 
+/** A node's answer for a pod shape, independent of the pod: memoised on the node state. */
+export type VerdictCore =
+  | { readonly ok: true; readonly choice: GpuSetChoice }
+  | { readonly ok: false; readonly reason: string; readonly resolvable: boolean };
+
+const UNKNOWN: VerdictCore = { ok: false, reason: REASON_UNKNOWN_NODE, resolvable: true };
+
+function computeVerdict(state: NodeState, gpus: number, resource: string, constraints: GpuSetConstraints): VerdictCore {
+  const total = state.node.topology.gpus.length;
+  if (state.node.allocatable === 0 || total === 0) return { ok: false, reason: REASON_NOT_A_GPU_NODE, resolvable: false };
+  if (Math.min(state.node.allocatable, total) < gpus) {
+    return { ok: false, reason: reasonTooFewGpus(gpus, Math.min(state.node.allocatable, total), resource), resolvable: false };
+  }
+  const now = state.best(gpus, constraints);
+  if (now.ok) return { ok: true, choice: now.choice };
+  // Busy GPUs can be freed by preemption; unhealthy GPUs and the wiring cannot.
+  const idle = state.bestIfIdle(gpus, constraints);
+  const unhealthy = state.unhealthyCount > 0 ? ` (${state.unhealthyCount} GPU${state.unhealthyCount === 1 ? "" : "s"} unhealthy)` : "";
+  return { ok: false, reason: unhealthy === "" ? now.reason : `${now.reason}${unhealthy}`, resolvable: idle.ok };
+}
+
+/** The verdict for `gpus` GPUs under `constraints`: computed once per node state, then a lookup. */
+export function nodeVerdict(state: NodeState | undefined, gpus: number, resource: string, constraints: GpuSetConstraints): VerdictCore {
+  if (state === undefined) return UNKNOWN;
+  const key = gpus * 4 + (constraints.nvlinkRequired ? 2 : 0) + (constraints.singleNuma ? 1 : 0);
+  const cached = state.memoGet(key) as VerdictCore | undefined;
+  if (cached !== undefined) return cached;
+  const computed = computeVerdict(state, gpus, resource, constraints);
+  state.memoSet(key, computed);
+  return computed;
+}
+
 export function filterNode(
   name: string,
   state: NodeState | undefined,
@@ -21,16 +53,6 @@ export function filterNode(
   resource: string,
   constraints: GpuSetConstraints = requiredConstraints(intent.placement),
 ): NodeVerdict {
-  if (state === undefined) return { ok: false, node: name, reason: REASON_UNKNOWN_NODE, resolvable: true };
-  const total = state.node.topology.gpus.length;
-  if (state.node.allocatable === 0 || total === 0) return { ok: false, node: name, reason: REASON_NOT_A_GPU_NODE, resolvable: false };
-  if (Math.min(state.node.allocatable, total) < intent.gpus) {
-    return { ok: false, node: name, reason: reasonTooFewGpus(intent.gpus, Math.min(state.node.allocatable, total), resource), resolvable: false };
-  }
-  const now = state.best(intent.gpus, constraints);
-  if (now.ok) return { ok: true, node: name, state, choice: now.choice };
-  // Busy GPUs can be freed by preemption; unhealthy GPUs and the wiring cannot.
-  const idle = state.bestIfIdle(intent.gpus, constraints);
-  const unhealthy = state.unhealthyCount > 0 ? ` (${state.unhealthyCount} GPU${state.unhealthyCount === 1 ? "" : "s"} unhealthy)` : "";
-  return { ok: false, node: name, reason: `${now.reason}${unhealthy}`, resolvable: idle.ok };
+  const v = nodeVerdict(state, intent.gpus, resource, constraints);
+  return v.ok ? { ok: true, node: name, state: state!, choice: v.choice } : { ok: false, node: name, reason: v.reason, resolvable: v.resolvable };
 }

@@ -9,10 +9,12 @@ export function respondToFilter(call: ExtenderCall, outcome: FilterOutcome): Ext
   const failed: Record<string, string> = {};
   const unresolvable: Record<string, string> = {};
   const passed = new Set<string>();
-  for (const v of outcome.verdicts) {
-    if (outcome.passThrough || v.ok) passed.add(v.node);
-    else if (v.resolvable) failed[v.node] = v.reason;
-    else unresolvable[v.node] = v.reason;
+  for (let i = 0; i < outcome.names.length; i++) {
+    const node = outcome.names[i]!;
+    const v = outcome.cores[i]!;
+    if (outcome.passThrough || v.ok) passed.add(node);
+    else if (v.resolvable) failed[node] = v.reason;
+    else unresolvable[node] = v.reason;
   }
   const base = { FailedNodes: failed, FailedAndUnresolvableNodes: unresolvable, Error: "" };
   if (call.nodes.mode === "names") return { ...base, NodeNames: call.nodes.names.filter((n) => passed.has(n)), Nodes: null };

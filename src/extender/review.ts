@@ -4,7 +4,7 @@
 import type { Policy } from "../policy/model.js";
 import type { TopologyStore } from "../topology/store.js";
 import type { ExtenderCall } from "./decode.js";
-import { filterNode, requiredConstraints, type NodeVerdict } from "./filter.js";
+import { nodeVerdict, requiredConstraints, type NodeVerdict, type VerdictCore } from "./filter.js";
 import { podIntent, type PodIntent } from "./intent.js";
 import { normalizeScores, type NodeScore } from "./normalize.js";
 import { explainScore, scoreNode, type ScoredNode } from "./score.js";
@@ -17,12 +17,17 @@ export interface ExtenderContext {
 
 export interface FilterOutcome {
   readonly intent: PodIntent;
-  readonly verdicts: readonly NodeVerdict[];
+  /** The request's nodes, in order, and each one's verdict (parallel arrays: no per-node objects on the hot path). */
+  readonly names: readonly string[];
+  readonly cores: readonly VerdictCore[];
   /** True when the pod asks for no GPUs: every node passes untouched. */
   readonly passThrough: boolean;
+  /** The same as objects, built on demand (explain, tests). */
+  readonly verdicts: readonly NodeVerdict[];
 }
 
 function namesOf(call: ExtenderCall, ctx: ExtenderContext): readonly string[] {
+  ctx.store.expireReservations();
   if (call.nodes.mode === "names") return call.nodes.names;
   const names: string[] = [];
   for (const n of call.nodes.nodes) {
@@ -32,25 +37,59 @@ function namesOf(call: ExtenderCall, ctx: ExtenderContext): readonly string[] {
   return names;
 }
 
-function verdicts(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): NodeVerdict[] {
+const PASS: VerdictCore = { ok: false, reason: "", resolvable: true };
+
+function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): { names: readonly string[]; cores: VerdictCore[]; states: (NodeState | undefined)[] } {
   const resource = ctx.policy.gpuResources[0] ?? "nvidia.com/gpu";
   const constraints = requiredConstraints(intent.placement);
   const names = namesOf(call, ctx);
-  const out: NodeVerdict[] = new Array<NodeVerdict>(names.length);
-  for (let i = 0; i < names.length; i++) out[i] = filterNode(names[i]!, ctx.store.state(names[i]!), intent, resource, constraints);
-  return out;
+  const cores = new Array<VerdictCore>(names.length);
+  const states = new Array<NodeState | undefined>(names.length);
+  for (let i = 0; i < names.length; i++) {
+    const state = ctx.store.state(names[i]!);
+    states[i] = state;
+    cores[i] = nodeVerdict(state, intent.gpus, resource, constraints);
+  }
+  return { names, cores, states };
+}
+
+function outcome(intent: PodIntent, passThrough: boolean, names: readonly string[], cores: readonly VerdictCore[], states: readonly (NodeState | undefined)[]): FilterOutcome {
+  let verdicts: NodeVerdict[] | undefined;
+  return {
+    intent,
+    passThrough,
+    names,
+    cores,
+    get verdicts() {
+      verdicts ??= names.map((node, i): NodeVerdict => {
+        const c = cores[i]!;
+        return c.ok ? { ok: true, node, state: states[i]!, choice: c.choice } : { ok: false, node, reason: c.reason, resolvable: c.resolvable };
+      });
+      return verdicts;
+    },
+  };
 }
 
 export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutcome {
   const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels);
   if (intent.gpus === 0) {
     const names = namesOf(call, ctx);
-    return { intent, passThrough: true, verdicts: names.map((node) => ({ ok: false, node, reason: "", resolvable: true })) };
+    return outcome(intent, true, names, names.map(() => PASS), []);
   }
-  const out = verdicts(call, ctx, intent);
-  const passed = out.filter((v) => v.ok);
-  if (passed.length === 1) reserveTop(call, ctx, intent, passed[0]!.node, passed[0]!.choice.gpus);
-  return { intent, passThrough: false, verdicts: out };
+  const { names, cores, states } = judge(call, ctx, intent);
+  let only = -1;
+  let passed = 0;
+  for (let i = 0; i < cores.length; i++) {
+    if (cores[i]!.ok) {
+      passed += 1;
+      only = i;
+    }
+  }
+  if (passed === 1) {
+    const c = cores[only]!;
+    if (c.ok) reserveTop(call, ctx, intent, names[only]!, c.choice.gpus);
+  }
+  return outcome(intent, false, names, cores, states);
 }
 
 export interface PrioritizeOutcome {
@@ -71,11 +110,14 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
   const scored = new Map<string, ScoredNode>();
   const states = new Map<string, NodeState>();
   const infeasible: string[] = [];
-  for (const v of verdicts(call, ctx, intent)) {
-    if (v.ok) {
-      scored.set(v.node, scoreNode(v.state, v.choice, scoreCtx));
-      states.set(v.node, v.state);
-    } else infeasible.push(v.node);
+  const judged = judge(call, ctx, intent);
+  for (let i = 0; i < judged.names.length; i++) {
+    const c = judged.cores[i]!;
+    const node = judged.names[i]!;
+    if (c.ok) {
+      scored.set(node, scoreNode(judged.states[i]!, c.choice, scoreCtx));
+      states.set(node, judged.states[i]!);
+    } else infeasible.push(node);
   }
   const scores = normalizeScores([...scored.values()]);
   const top = scores[0];

@@ -48,14 +48,26 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     const { call, policy } = started;
     const outcome = filterCall(call, { policy, store: deps.store });
     const result = respondToFilter(call, outcome);
-    const passed = (result.NodeNames ?? result.Nodes?.items ?? []).length;
-    const failed = Object.keys(result.FailedNodes).length + Object.keys(result.FailedAndUnresolvableNodes).length;
+    let passed = 0;
+    let failed = 0;
+    const causes = new Map<string, number>();
+    const failedSample: Record<string, string> = {};
+    for (let i = 0; i < outcome.cores.length; i++) {
+      const v = outcome.cores[i]!;
+      if (outcome.passThrough || v.ok) {
+        passed += 1;
+        continue;
+      }
+      failed += 1;
+      const cause = causeOf(v.reason);
+      causes.set(cause, (causes.get(cause) ?? 0) + 1);
+      if (failed <= 5) failedSample[outcome.names[i]!] = v.reason;
+    }
     reply.outcome = outcome.passThrough ? "no_gpus" : passed > 0 ? "feasible" : "unschedulable";
     if (!outcome.passThrough) {
-      for (const v of outcome.verdicts) if (!v.ok) metrics.extenderFilteredNodes.inc({ cause: causeOf(v.reason) });
-      const sample = Object.entries({ ...result.FailedNodes, ...result.FailedAndUnresolvableNodes }).slice(0, 5);
+      for (const [cause, n] of causes) metrics.extenderFilteredNodes.inc({ cause }, n);
       log.info(
-        { reqId: request.id, pod: call.podKey, gpus: outcome.intent.gpus, placement: outcome.intent.placement, passed, failed, ...(sample.length > 0 ? { failedSample: Object.fromEntries(sample) } : {}) },
+        { reqId: request.id, pod: call.podKey, gpus: outcome.intent.gpus, placement: outcome.intent.placement, passed, failed, ...(failed > 0 ? { failedSample } : {}) },
         "filter",
       );
     }
@@ -80,12 +92,18 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
   });
 }
 
-/** A bounded label for metrics from a reason text. */
+const causeCache = new Map<string, string>();
+
+/** A bounded label for metrics from a reason text (reason strings repeat, so the answer is cached). */
 export function causeOf(reason: string): string {
-  if (reason.includes("NVLink")) return "nvlink";
-  if (reason.includes("NUMA")) return "numa";
-  if (reason.includes("unhealthy")) return "unhealthy";
-  if (reason.includes("in total") || reason.includes("no GPUs")) return "capacity";
-  if (reason.includes("cache")) return "unknown_node";
-  return "busy";
+  let cause = causeCache.get(reason);
+  if (cause !== undefined) return cause;
+  if (reason.includes("NVLink")) cause = "nvlink";
+  else if (reason.includes("NUMA")) cause = "numa";
+  else if (reason.includes("unhealthy")) cause = "unhealthy";
+  else if (reason.includes("in total") || reason.includes("no GPUs")) cause = "capacity";
+  else if (reason.includes("cache")) cause = "unknown_node";
+  else cause = "busy";
+  if (causeCache.size < 10_000) causeCache.set(reason, cause);
+  return cause;
 }

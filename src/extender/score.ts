@@ -59,21 +59,17 @@ export function scoreNode(state: NodeState, choice: GpuSetChoice, ctx: ScoreCont
   const locality = ctx.intent.group !== undefined ? localityOf(state.node, ctx.groupNodes).rank : 0;
   const costIdx = ctx.costPreference.length === 0 ? -1 : ctx.costPreference.indexOf(state.node.costClass);
   const costRank = costIdx < 0 ? 0 : ctx.costPreference.length - costIdx;
-  const strategy = STRATEGY_SCORERS[p.strategy](state, ctx.intent.gpus);
-  return {
-    node: state.node.name,
-    tuple: [
-      preferred,
-      Math.round(choice.bottleneckGBps),
-      Math.round(choice.totalGBps),
-      Math.round(choice.residualScore),
-      -choice.numaSpan,
-      locality,
-      costRank,
-      ...strategy.keys,
-    ],
-    choice,
-  };
+  const tuple = [
+    preferred,
+    Math.round(choice.bottleneckGBps),
+    Math.round(choice.totalGBps),
+    Math.round(choice.residualScore),
+    -choice.numaSpan,
+    locality,
+    costRank,
+  ];
+  for (const k of STRATEGY_SCORERS[p.strategy](state, ctx.intent.gpus).keys) tuple.push(k);
+  return { node: state.node.name, tuple, choice };
 }
 
 /** Why a node scored as it did, tier by tier: for logs and `topofit explain` only. */
@@ -87,7 +83,7 @@ export function explainScore(state: NodeState, choice: GpuSetChoice, ctx: ScoreC
   out.push(`NUMA span ${choice.numaSpan}`);
   if (ctx.intent.group !== undefined) out.push(`locality: ${localityOf(state.node, ctx.groupNodes).detail}`);
   if (ctx.costPreference.length > 0) out.push(`cost class ${state.node.costClass}`);
-  out.push(STRATEGY_SCORERS[p.strategy](state, ctx.intent.gpus).detail);
+  out.push(STRATEGY_SCORERS[p.strategy](state, ctx.intent.gpus).detail());
   return out;
 }
 

@@ -28,6 +28,9 @@ export interface NodeState {
   best(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
   /** The same if every healthy GPU were free: tells whether preemption could help. */
   bestIfIdle(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
+  /** A caller's answer derived from this state (e.g. a filter verdict), memoised under a small integer key. */
+  memoGet(key: number): unknown;
+  memoSet(key: number, value: unknown): void;
 }
 
 export interface NodeStateInput {
@@ -73,8 +76,13 @@ export function makeNodeState(input: NodeStateInput): NodeState {
     }
     return out;
   };
+  const memoOther: unknown[] = [];
   return {
     ...input,
+    memoGet: (key) => memoOther[key],
+    memoSet: (key, value) => {
+      memoOther[key] = value;
+    },
     usable,
     usableCount,
     unhealthyCount,

@@ -78,6 +78,7 @@ export class TopologyStore {
   /** Predicted GPU sets of pods DCGM has not attributed yet, by pod key. */
   readonly #predictions = new Map<string, { node: string; gpus: readonly number[] }>();
   #version = 0;
+  #nextExpiry = Number.POSITIVE_INFINITY;
 
   constructor(opts: TopologyStoreOptions) {
     this.#opts = opts;
@@ -187,6 +188,7 @@ export class TopologyStore {
     if (this.#pods.get(r.podUid)?.nodeName !== undefined) return;
     this.#dropReservation(r.podUid);
     const full: Reservation = { ...r, expiresAt: this.#now() + (this.#opts.reservationTtlMs ?? 30_000) };
+    this.#nextExpiry = Math.min(this.#nextExpiry, full.expiresAt);
     this.#reservations.set(r.podUid, full);
     let set = this.#reservationsByNode.get(r.node);
     if (!set) this.#reservationsByNode.set(r.node, (set = new Set()));
@@ -229,12 +231,10 @@ export class TopologyStore {
     return out;
   }
 
-  /** The node's current state, rebuilt if anything about it changed. */
+  /** The node's current state, rebuilt if anything about it changed. Call expireReservations() once per request first. */
   state(name: string): NodeState | undefined {
     const cached = this.#states.get(name);
-    if (cached) {
-      if (!this.#expireReservations(name)) return cached;
-    }
+    if (cached !== undefined) return cached;
     const entry = this.#nodes.get(name);
     if (!entry) return undefined;
     const state = this.#build(entry.node);
@@ -242,20 +242,17 @@ export class TopologyStore {
     return state;
   }
 
-  /** Drops expired reservations on `name`; true when any was dropped. */
-  #expireReservations(name: string): boolean {
-    const set = this.#reservationsByNode.get(name);
-    if (!set || set.size === 0) return false;
+  /** Drops reservations past their TTL (cheap when none is due: one clock read). */
+  expireReservations(): void {
+    if (this.#reservations.size === 0) return;
     const now = this.#now();
-    let dropped = false;
-    for (const uid of [...set]) {
-      const r = this.#reservations.get(uid);
-      if (r && r.expiresAt <= now) {
-        this.#dropReservation(uid);
-        dropped = true;
-      }
+    if (now < this.#nextExpiry) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const [uid, r] of [...this.#reservations]) {
+      if (r.expiresAt <= now) this.#dropReservation(uid);
+      else next = Math.min(next, r.expiresAt);
     }
-    return dropped;
+    this.#nextExpiry = next;
   }
 
   #build(node: GpuNode): NodeState {

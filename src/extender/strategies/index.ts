@@ -8,7 +8,8 @@ import { spread } from "./spread.js";
 export interface StrategyScore {
   /** Compared lexicographically, higher first. */
   readonly keys: readonly number[];
-  readonly detail: string;
+  /** Why, in words; built only when a decision is explained. */
+  readonly detail: () => string;
 }
 
 export type StrategyScorer = (state: NodeState, gpus: number) => StrategyScore;

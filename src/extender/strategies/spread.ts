@@ -5,6 +5,6 @@ export const spread: StrategyScorer = (state, gpus) => {
   const util = state.meanUtilization();
   return {
     keys: [state.usableCount - gpus, util === undefined ? 0 : -Math.round(util)],
-    detail: `${state.usableCount - gpus} GPUs left free${util === undefined ? "" : `, ${Math.round(util)}% mean utilisation`} (Spread: more free, less load is better)`,
+    detail: () => `${state.usableCount - gpus} GPUs left free${util === undefined ? "" : `, ${Math.round(util)}% mean utilisation`} (Spread: more free, less load is better)`,
   };
 };
