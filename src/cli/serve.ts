@@ -223,7 +223,7 @@ export async function runServe(settings: ServeSettings, version: string): Promis
   await app.listen({ host: settings.listenHost, port: settings.listenPort });
   if (settings.tlsCertFile !== undefined && settings.tlsKeyFile !== undefined) {
     const server = app.server as unknown as { setSecureContext(o: { cert: string; key: string }): void };
-    stops.push(watchTlsFiles(settings.tlsCertFile, settings.tlsKeyFile, log, (m) => server.setSecureContext({ cert: m.cert, key: m.key })));
+    stops.push(watchTlsFiles(settings.tlsCertFile, settings.tlsKeyFile, log, (m) => server.setSecureContext({ cert: m.cert, key: m.key }), 2000, tls));
   }
   const address = app.server.address();
   log.info(

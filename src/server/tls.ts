@@ -61,13 +61,23 @@ export function readTlsFiles(certFile: string, keyFile: string): TlsMaterial {
  * `apply` with the new pair when both read and match; a broken update is logged
  * and the serving certificate stays as it was.
  */
-export function watchTlsFiles(certFile: string, keyFile: string, log: Logger, apply: (m: TlsMaterial) => void, intervalMs = 2000): () => void {
-  let last = "";
-  try {
-    const m = readTlsFiles(certFile, keyFile);
-    last = m.cert + m.key;
-  } catch {
-    // the initial load already reported it
+export function watchTlsFiles(
+  certFile: string,
+  keyFile: string,
+  log: Logger,
+  apply: (m: TlsMaterial) => void,
+  intervalMs = 2000,
+  /** The pair being served now; a rotation that landed since it was read is applied at once. */
+  serving?: TlsMaterial,
+): () => void {
+  let last = serving ? serving.cert + serving.key : "";
+  if (!serving) {
+    try {
+      const m = readTlsFiles(certFile, keyFile);
+      last = m.cert + m.key;
+    } catch {
+      // the initial load already reported it
+    }
   }
   const onChange = () => {
     try {
@@ -82,6 +92,8 @@ export function watchTlsFiles(certFile: string, keyFile: string, log: Logger, ap
   };
   watchFile(certFile, { interval: intervalMs }, onChange);
   watchFile(keyFile, { interval: intervalMs }, onChange);
+  // watchFile reports only changes after its first stat; catch one that came earlier.
+  if (serving) onChange();
   return () => {
     unwatchFile(certFile, onChange);
     unwatchFile(keyFile, onChange);

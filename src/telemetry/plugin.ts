@@ -21,7 +21,7 @@ export function registerTelemetry(app: FastifyInstance, metrics: Metrics): void 
   app.addHook("onResponse", async (request: FastifyRequest, reply: FastifyReply) => {
     const route = request.routeOptions.url ?? "unknown";
     if (route === "/metrics") return;
-    const outcome = reply.statusCode >= 400 ? defaultOutcome(reply.statusCode) : (reply.outcome ?? defaultOutcome(reply.statusCode));
+    const outcome = reply.outcome ?? defaultOutcome(reply.statusCode);
     const labels = { route, outcome };
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
