@@ -5,6 +5,8 @@ import { defineConfig } from "vitest/config";
 // kube-controller-manager) started from hack/. `npm test` runs both.
 export default defineConfig({
   test: {
+    // CI also writes a JSON report, from which .ci/run prints a one-line summary.
+    reporters: process.env.CI ? ["default", ["json", { outputFile: ".tmp/vitest-report.json" }]] : ["default"],
     projects: [
       {
         test: {

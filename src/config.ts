@@ -34,12 +34,24 @@ export interface ServeSettings {
   readonly dcgmStaleAfterMs: number;
 }
 
+/** A dcgm-exporter scrape saved to a file, and the node it is from when its Hostname label does not say. */
+export interface DcgmScrapeFile {
+  readonly file: string;
+  readonly node?: string;
+}
+
 export interface ExplainSettings {
   readonly policyFile?: string;
   readonly podFile: string;
   readonly namespace?: string;
   readonly namespaceLabels: Readonly<Record<string, string>>;
   readonly output: "text" | "json";
+  /** Node objects (a NodeList, or Node documents) to run the extender's filter and prioritize against. */
+  readonly nodesFile?: string;
+  /** Pods bound to those nodes (a PodList, or Pod documents): their GPUs count as busy. */
+  readonly podsFile?: string;
+  /** dcgm-exporter scrapes giving GPU health, load and which pods use which GPUs. */
+  readonly dcgmFiles?: readonly DcgmScrapeFile[];
 }
 
 export interface AgentSettings {
@@ -77,7 +89,8 @@ export const USAGE = `topofit: topology-aware GPU placement for Kubernetes
 Usage:
   topofit serve [flags]                     serve the admission webhook (HTTPS)
   topofit validate-policy FILE...           check PlacementPolicy files; exit 1 on any error
-  topofit explain --pod POD.yaml [flags]    show which rule a pod gets and the patch
+  topofit explain --pod POD.yaml [flags]    show which rule a pod gets and the patch; with --nodes,
+                                            how the extender would filter and score each node
   topofit agent [flags]                     publish this GPU node's topology as a Node annotation
   topofit version
 
@@ -104,6 +117,11 @@ explain flags:
   --namespace NS                namespace to assume when the manifest has none (default "default")
   --namespace-label K=V         a label of that namespace, for namespaceSelector (repeatable)
   --output text|json            output format (default text)
+  --nodes FILE                  Node objects (a NodeList, or YAML documents of kind Node, e.g. from
+                                kubectl get nodes -o yaml): show each node's verdict, score and GPU set
+  --pods FILE                   pods bound to those nodes (a PodList or Pod documents); their GPUs count as busy
+  --dcgm [NODE=]FILE            a saved dcgm-exporter /metrics scrape (repeatable): GPU health, load and
+                                pods; NODE= names the node when the scrape's Hostname label does not
 
 agent flags:
   --node-name NAME              the Node to annotate (default: env NODE_NAME)
@@ -207,11 +225,24 @@ function parseExplain(args: string[]): ParsedCommand {
       namespace: { type: "string" },
       "namespace-label": { type: "string", multiple: true },
       output: { type: "string", default: "text" },
+      nodes: { type: "string" },
+      pods: { type: "string" },
+      dcgm: { type: "string", multiple: true },
     },
   });
   if (positionals.length > 0) return { ok: false, error: `explain takes no positional arguments (got ${positionals.join(" ")})` };
   if (values.pod === undefined) return { ok: false, error: "explain needs --pod FILE" };
   if (values.output !== "text" && values.output !== "json") return { ok: false, error: "--output must be text or json" };
+  if (values.nodes === undefined && (values.pods !== undefined || values.dcgm !== undefined)) {
+    return { ok: false, error: "--pods and --dcgm describe the nodes of --nodes FILE; give --nodes too" };
+  }
+  const dcgmFiles: DcgmScrapeFile[] = [];
+  for (const v of values.dcgm ?? []) {
+    const m = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)=(.+)$/.exec(v);
+    if (m) dcgmFiles.push({ node: m[1]!, file: m[3]! });
+    else if (v === "" || v.endsWith("=")) return { ok: false, error: `--dcgm must be FILE or NODE=FILE (got ${JSON.stringify(v)})` };
+    else dcgmFiles.push({ file: v });
+  }
   const namespaceLabels: Record<string, string> = {};
   for (const kv of values["namespace-label"] ?? []) {
     const i = kv.indexOf("=");
@@ -228,6 +259,9 @@ function parseExplain(args: string[]): ParsedCommand {
         ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
         namespaceLabels,
         output: values.output,
+        ...(values.nodes !== undefined ? { nodesFile: values.nodes } : {}),
+        ...(values.pods !== undefined ? { podsFile: values.pods } : {}),
+        ...(dcgmFiles.length > 0 ? { dcgmFiles } : {}),
       },
     },
   };

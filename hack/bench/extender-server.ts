@@ -8,14 +8,14 @@ import { EMBEDDED_POLICY_YAML } from "../../src/policy/embedded.js";
 import { createMetrics } from "../../src/telemetry/metrics.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { TopologyStore } from "../../src/topology/store.js";
-import { createWriteStream } from "node:fs";
+import { pino } from "pino";
 import { dcgmView, makeFleet, occupyFleet } from "./fleet.js";
 
 const size = Number(process.argv[2] ?? 1000);
 const before = process.memoryUsage();
 const policies = new PolicyStore();
 policies.apply(EMBEDDED_POLICY_YAML, "embedded");
-const log = createLogger({ level: "warn", destination: createWriteStream("/dev/null") });
+const log = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
 const store = new TopologyStore({ log, gpuResource: () => "nvidia.com/gpu" });
 const fleet = makeFleet(size);
 const pods = occupyFleet(fleet, 0.5);

@@ -7,7 +7,7 @@ import type { ExtenderCall } from "./decode.js";
 import { nodeVerdict, requiredConstraints, type NodeVerdict, type VerdictCore } from "./filter.js";
 import { podIntent, type PodIntent } from "./intent.js";
 import { normalizeScores, type NodeScore } from "./normalize.js";
-import { explainScore, scoreNode, type ScoredNode } from "./score.js";
+import { explainScore, scoreNode, type ScoreContext, type ScoredNode } from "./score.js";
 import type { NodeState } from "../topology/node-state.js";
 
 export interface ExtenderContext {
@@ -42,6 +42,8 @@ const PASS: VerdictCore = { ok: false, reason: "", resolvable: true };
 function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): { names: readonly string[]; cores: VerdictCore[]; states: (NodeState | undefined)[] } {
   const resource = ctx.policy.gpuResources[0] ?? "nvidia.com/gpu";
   const constraints = requiredConstraints(intent.placement);
+  // A reservation left by an earlier attempt for this same pod must not count against it.
+  ctx.store.release(call.podUid);
   const names = namesOf(call, ctx);
   const cores = new Array<VerdictCore>(names.length);
   const states = new Array<NodeState | undefined>(names.length);
@@ -105,12 +107,12 @@ export interface PrioritizeOutcome {
 export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): PrioritizeOutcome {
   const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels);
   if (intent.gpus === 0) return { intent, scores: [], scored: new Map(), infeasible: [...namesOf(call, ctx)], topReasons: [] };
-  const groupNodes = intent.group !== undefined ? ctx.store.groupPlacements(intent.group) : [];
-  const scoreCtx = { intent, groupNodes, costPreference: ctx.policy.scoring.costPreference };
+  // Judge first: it drops expired reservations and this pod's own, which must not count as group members.
+  const judged = judge(call, ctx, intent);
+  const scoreCtx = scoreContext(intent, ctx);
   const scored = new Map<string, ScoredNode>();
   const states = new Map<string, NodeState>();
   const infeasible: string[] = [];
-  const judged = judge(call, ctx, intent);
   for (let i = 0; i < judged.names.length; i++) {
     const c = judged.cores[i]!;
     const node = judged.names[i]!;
@@ -128,6 +130,12 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
     topReasons = explainScore(states.get(top.node)!, choice, scoreCtx);
   }
   return { intent, scores, scored, infeasible, topReasons };
+}
+
+/** What scoring needs beyond the node: the pod's intent, where its group already runs, the policy's cost order. */
+export function scoreContext(intent: PodIntent, ctx: ExtenderContext): ScoreContext {
+  const groupNodes = intent.group !== undefined ? ctx.store.groupPlacements(intent.group) : [];
+  return { intent, groupNodes, costPreference: ctx.policy.scoring.costPreference };
 }
 
 function reserveTop(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent, node: string, gpus: readonly number[]): void {

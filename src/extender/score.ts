@@ -13,6 +13,7 @@ import type { GpuNode } from "../topology/model.js";
 import type { GpuSetChoice, NodeState } from "../topology/node-state.js";
 import type { PodIntent } from "./intent.js";
 import { STRATEGY_SCORERS } from "./strategies/index.js";
+import { RESIDUAL_SET_SIZES, residualScoreOf } from "../topology/gpu-set.js";
 
 export interface ScoreContext {
   readonly intent: PodIntent;
@@ -28,26 +29,55 @@ export interface ScoredNode {
   readonly choice: GpuSetChoice;
 }
 
-/** 3: same NVLink clique as a group member; 2+k: shares the k-th network level (outermost k=0) ...; 0: no relation. */
+/**
+ * Locality rank of a node in a group member's NVLink clique. Constant, above any
+ * rank from shared network levels, so the clique wins whatever network labels
+ * the two nodes carry (some nodes may lack a level another one has).
+ */
+export const SAME_CLIQUE_RANK = 1_000_000;
+/** A group member already runs on this very node: closer than any clique. */
+export const SAME_NODE_RANK = 2_000_000;
+
+/**
+ * SAME_NODE_RANK: a group member runs on the node; SAME_CLIQUE_RANK: in a group
+ * member's NVLink clique; k+1: shares the outermost k network levels with a
+ * member; 0: no relation.
+ */
 export function localityOf(node: GpuNode, groupNodes: readonly GpuNode[]): { rank: number; detail: string } {
   if (groupNodes.length === 0) return { rank: 0, detail: "no group members placed yet" };
   let best = 0;
   let detail = "no group member shares its NVLink clique or network";
   const depth = node.network.length;
   for (const m of groupNodes) {
-    if (node.clique !== undefined && m.clique === node.clique) return { rank: depth + 2, detail: `same NVLink clique as group member on ${m.name}` };
+    if (m.name === node.name) return { rank: SAME_NODE_RANK, detail: "a group member runs on this node" };
+    if (node.clique !== undefined && m.clique === node.clique) {
+      best = SAME_CLIQUE_RANK;
+      detail = `same NVLink clique as group member on ${m.name}`;
+      continue;
+    }
     let shared = 0;
     while (shared < depth && shared < m.network.length && m.network[shared]![1] === node.network[shared]![1] && m.network[shared]![0] === node.network[shared]![0]) shared += 1;
     if (shared > 0 && shared + 1 > best) {
       best = shared + 1;
       detail = `shares ${node.network[shared - 1]![0]} ${node.network[shared - 1]![1]} with group member on ${m.name}`;
     }
-    if (m.name === node.name && best < depth + 1) {
-      best = depth + 1;
-      detail = "a group member runs on this node";
-    }
   }
   return { rank: best, detail };
+}
+
+/**
+ * What placing the pod here costs larger pods: for each set size k in 8, 4, 2
+ * that is larger than the pod, how much of the best k-GPU bottleneck the node
+ * could offer before is lost afterwards, packed so a lost 8-GPU slot outweighs
+ * any loss of 4-GPU slots, and so on. An exact fit loses nothing; a 1-GPU pod
+ * on an idle 8-GPU node loses the 8-GPU slot. (Within one node, the GPU set
+ * was already chosen to leave the best remainder.)
+ */
+export function fragmentationDamage(state: NodeState, choice: GpuSetChoice, gpus: number): number {
+  const before = state.capability();
+  const after = choice.fragmentation;
+  const loss = RESIDUAL_SET_SIZES.map((k, i) => (k > gpus ? Math.max(0, (before[i] ?? 0) - (after[i] ?? 0)) : 0));
+  return residualScoreOf(loss);
 }
 
 /** The tier tuple of a feasible node; cheap, called for every candidate. */
@@ -63,7 +93,7 @@ export function scoreNode(state: NodeState, choice: GpuSetChoice, ctx: ScoreCont
     preferred,
     Math.round(choice.bottleneckGBps),
     Math.round(choice.totalGBps),
-    Math.round(choice.residualScore),
+    0 - fragmentationDamage(state, choice, ctx.intent.gpus),
     -choice.numaSpan,
     locality,
     costRank,
@@ -79,7 +109,9 @@ export function explainScore(state: NodeState, choice: GpuSetChoice, ctx: ScoreC
   if (p.gpuLinks === "NVLinkPreferred") out.push(`NVLinkPreferred ${choice.allNvlink ? "met" : "not met"}`);
   if (p.numa === "Preferred") out.push(`NUMA Preferred ${choice.numaSpan === 1 ? "met" : `not met (span ${choice.numaSpan})`}`);
   out.push(`GPUs [${choice.gpus.join(",")}]: bottleneck ${choice.bottleneckGBps} GB/s, total ${choice.totalGBps} GB/s`);
-  out.push(`leaves [${choice.fragmentation.join(",")}] (best bottleneck of 8/4/2/1 remaining GPUs)`);
+  out.push(
+    `leaves [${choice.fragmentation.join(",")}] (best bottleneck of 8/4/2/1 remaining GPUs; was [${state.capability().join(",")}]; damage to larger pods ${fragmentationDamage(state, choice, ctx.intent.gpus)})`,
+  );
   out.push(`NUMA span ${choice.numaSpan}`);
   if (ctx.intent.group !== undefined) out.push(`locality: ${localityOf(state.node, ctx.groupNodes).detail}`);
   if (ctx.costPreference.length > 0) out.push(`cost class ${state.node.costClass}`);

@@ -1,9 +1,9 @@
 // Logger factory. The logger is created once in main.ts and passed down.
-import { pino, type Logger, type LevelWithSilent } from "pino";
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
 
 export type { Logger };
 
-export function createLogger(options: { level: LevelWithSilent; name?: string; destination?: NodeJS.WritableStream }): Logger {
+export function createLogger(options: { level: LevelWithSilent; name?: string; destination?: DestinationStream }): Logger {
   const opts = {
     level: options.level,
     base: { service: options.name ?? "topofit" },

@@ -3,7 +3,7 @@
 // pods, its reservations or its DCGM data; best-set answers are memoised on it,
 // so a scheduling request does no per-node precomputation.
 import type { GpuCondition, GpuNode } from "./model.js";
-import { chooseGpuSet, type GpuSetChoice, type GpuSetConstraints, type GpuSetOutcome } from "./gpu-set.js";
+import { chooseGpuSet, residualQuality, type GpuSetChoice, type GpuSetConstraints, type GpuSetOutcome } from "./gpu-set.js";
 
 export type DcgmFreshness = "fresh" | "stale" | "unknown";
 
@@ -28,6 +28,8 @@ export interface NodeState {
   best(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
   /** The same if every healthy GPU were free: tells whether preemption could help. */
   bestIfIdle(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
+  /** [b8, b4, b2, b1] of the usable GPUs now: the best bottleneck k of them could form (memoised). */
+  capability(): readonly number[];
   /** A caller's answer derived from this state (e.g. a filter verdict), memoised under a small integer key. */
   memoGet(key: number): unknown;
   memoSet(key: number, value: unknown): void;
@@ -77,8 +79,10 @@ export function makeNodeState(input: NodeStateInput): NodeState {
     return out;
   };
   const memoOther: unknown[] = [];
+  let capability: readonly number[] | undefined;
   return {
     ...input,
+    capability: () => (capability ??= residualQuality(input.node.topology, usable)),
     memoGet: (key) => memoOther[key],
     memoSet: (key, value) => {
       memoOther[key] = value;

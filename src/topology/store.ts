@@ -204,6 +204,11 @@ export class TopologyStore {
     this.#invalidate(r.node);
   }
 
+  /** Drops `podUid`'s reservation, if any: the extender is deciding for that pod again. */
+  release(podUid: string): void {
+    this.#dropReservation(podUid);
+  }
+
   reservationCount(): number {
     return this.#reservations.size;
   }

@@ -140,6 +140,21 @@ describe("parseCommand: other commands", () => {
       { name: "explain", settings: { podFile: "pod.yaml", policyFile: "p.yaml", namespace: "ml", namespaceLabels: { team: "vision", tier: "a=b" }, output: "json" } },
     ],
     ["explain with only --pod", ["explain", "--pod", "pod.yaml"], { name: "explain", settings: { podFile: "pod.yaml", namespaceLabels: {}, output: "text" } }],
+    [
+      "explain with nodes, pods and DCGM scrapes",
+      ["explain", "--pod", "pod.yaml", "--nodes", "nodes.yaml", "--pods", "pods.yaml", "--dcgm", "scrape.txt", "--dcgm", "dgx-h100-02=other.txt"],
+      {
+        name: "explain",
+        settings: {
+          podFile: "pod.yaml",
+          namespaceLabels: {},
+          output: "text",
+          nodesFile: "nodes.yaml",
+          podsFile: "pods.yaml",
+          dcgmFiles: [{ file: "scrape.txt" }, { node: "dgx-h100-02", file: "other.txt" }],
+        },
+      },
+    ],
   ])("parses %s", (_name, argv, command) => {
     expect(parseCommand(argv, {})).toEqual({ ok: true, command });
   });
@@ -150,6 +165,9 @@ describe("parseCommand: other commands", () => {
     ["explain with a bad --output", ["explain", "--pod", "p", "--output", "yaml"], /--output must be text or json/],
     ["explain with a bad --namespace-label", ["explain", "--pod", "p", "--namespace-label", "team"], /KEY=VALUE/],
     ["explain with an unknown flag", ["explain", "--pod", "p", "--verbose"], /--verbose/],
+    ["explain with --pods but no --nodes", ["explain", "--pod", "p", "--pods", "pods.yaml"], /give --nodes too/],
+    ["explain with --dcgm but no --nodes", ["explain", "--pod", "p", "--dcgm", "s.txt"], /give --nodes too/],
+    ["explain with an empty --dcgm file after NODE=", ["explain", "--pod", "p", "--nodes", "n", "--dcgm", "dgx-01="], /FILE or NODE=FILE/],
   ])("rejects %s", (_name, argv, message) => {
     expect(error(argv)).toMatch(message);
   });

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { runExplain, type Explanation } from "../../../src/cli/explain.js";
+import { runExplain, type Explanation, type NodeReport } from "../../../src/cli/explain.js";
 import type { ExplainSettings } from "../../../src/config.js";
 
 const SERVING_POD = `apiVersion: v1
@@ -99,5 +100,141 @@ describe("runExplain", () => {
     const { code, out } = await run({ podFile: file("deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n") });
     expect(code).toBe(1);
     expect(out).toMatch(/does not hold a Pod manifest/);
+  });
+});
+
+describe("runExplain with --nodes: the scheduler extender's view", () => {
+  const fixture = (path: string) => fileURLToPath(new URL(`../../fixtures/${path}`, import.meta.url));
+  const TRAINING_POD = fixture("explain/training-pod.yaml");
+  const NODES = fixture("explain/nodes.yaml");
+  const PODS = fixture("explain/pods.yaml");
+  const XID79_SCRAPE = fixture("dcgm/h100-8gpu-xid79.txt");
+  let dir: string;
+  const file = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const run = async (settings: Partial<ExplainSettings>) => {
+    let out = "";
+    const code = await runExplain({ podFile: TRAINING_POD, namespaceLabels: {}, output: "text", nodesFile: NODES, ...settings }, (t) => (out += t));
+    return { code, out };
+  };
+  const json = async (settings: Partial<ExplainSettings>) => {
+    const { code, out } = await run({ ...settings, output: "json" });
+    expect(code).toBe(0);
+    const e = JSON.parse(out) as Explanation;
+    if (!e.extender) throw new Error("no extender section");
+    return e.extender;
+  };
+  const byNode = (nodes: readonly NodeReport[]) => Object.fromEntries(nodes.map((n) => [n.node, n]));
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "topofit-explain-nodes-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("prints each node's verdict, score, GPU set and tiers after the admission decision", async () => {
+    const { code, out } = await run({ podsFile: PODS, dcgmFiles: [{ file: XID79_SCRAPE }] });
+    expect(code).toBe(0);
+    const section = out.slice(out.indexOf("Scheduler extender:"));
+    expect(out.indexOf("Resulting pod:")).toBeLessThan(out.indexOf("Scheduler extender:"));
+    expect(section).toMatch(/^Scheduler extender: 4 GPUs, placement \{"gpuLinks":"NVLinkRequired","numa":"SingleNode","strategy":"BinPack"\}, from the pod's topofit.io\/placement annotation; group ml-train\/pretrain/);
+    expect(section).toContain("4 nodes: 2 passed, 2 filtered");
+    // The exact fit (4 free on dgx-h100-02) ranks first: taking 4 of the idle dgx-h100-03 would break its 8-GPU slot.
+    expect(section).toMatch(/✔ dgx-h100-02 +score 10 +GPUs \[4,5,6,7\]\n +tuple \(0, 900, 5400, 0, -1, 0, 0, 0\)\n +- GPUs \[4,5,6,7\]: bottleneck 900 GB\/s, total 5400 GB\/s/);
+    expect(section).toMatch(/✔ dgx-h100-03 +score +9 +GPUs \[0,1,2,3\]\n +tuple \(0, 900, 5400, -\d+, -1, 0, 0, -4\)/);
+    expect(section).toMatch(/✘ dgx-h100-01 +score +0 +filtered \(resolvable: preemption could help\): needs 4 GPUs; 3 free and healthy \(1 GPU unhealthy\)/);
+    expect(section).toMatch(/✘ a100-pcie-01 +score +0 +filtered \(unresolvable\): needs 4 NVLink-connected GPUs; largest free NVLink-connected set is 2/);
+    expect(section).toContain("topology: profile hgx-h100-8");
+    expect(section).toContain("1 GPU pod is not bound to a node, so it holds no GPUs");
+  });
+
+  it("writes the same as JSON: passed nodes best first, then filtered ones in file order", async () => {
+    const x = await json({ podsFile: PODS, dcgmFiles: [{ file: XID79_SCRAPE }] });
+    expect(x).toMatchObject({ gpus: 4, placementSource: "annotation", passThrough: false, group: "ml-train/pretrain" });
+    expect(x.nodes.map((n) => [n.node, n.verdict, n.score])).toEqual([
+      ["dgx-h100-02", "passed", 10],
+      ["dgx-h100-03", "passed", 9],
+      ["dgx-h100-01", "filtered", 0],
+      ["a100-pcie-01", "filtered", 0],
+    ]);
+    const nodes = byNode(x.nodes);
+    expect(nodes["dgx-h100-02"]).toMatchObject({ gpus: [4, 5, 6, 7], tuple: [0, 900, 5400, 0, -1, 0, 0, 0] });
+    expect(nodes["dgx-h100-02"]!.breakdown).toContain("0 GPUs left free (BinPack: fewer is better)");
+    expect(nodes["dgx-h100-01"]).toMatchObject({ resolvable: true, dcgm: "fresh" });
+    expect(nodes["a100-pcie-01"]).toMatchObject({ resolvable: false, topology: "annotation topofit.io/gpu-topology (4 GPUs)" });
+  });
+
+  it("takes the GPUs DCGM shows in use by listed pods as busy, and never an unhealthy one", async () => {
+    const pod = file("two.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec:\n  containers: [{name: c, resources: {limits: {nvidia.com/gpu: 3}}}]\n");
+    const x = await json({ podFile: pod, podsFile: PODS, dcgmFiles: [{ file: XID79_SCRAPE }] });
+    // GPUs 0-3: llm-train-0; 5: a pod the pod list does not have (gone); 6: XID 79.
+    expect(byNode(x.nodes)["dgx-h100-01"]).toMatchObject({ verdict: "passed", gpus: [4, 5, 7] });
+  });
+
+  it("counts every pod DCGM shows when no pod list is given", async () => {
+    const pod = file("three.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec:\n  containers: [{name: c, resources: {limits: {nvidia.com/gpu: 3}}}]\n");
+    const x = await json({ podFile: pod, dcgmFiles: [{ file: XID79_SCRAPE }] });
+    expect(byNode(x.nodes)["dgx-h100-01"]).toMatchObject({ verdict: "filtered", reason: "needs 3 GPUs; 2 free and healthy (1 GPU unhealthy)" });
+  });
+
+  it("files a scrape under the node NODE= names, whatever its Hostname label says", async () => {
+    const x = await json({ dcgmFiles: [{ node: "dgx-h100-03", file: XID79_SCRAPE }] });
+    expect(byNode(x.nodes)["dgx-h100-03"]).toMatchObject({ verdict: "filtered", dcgm: "fresh" });
+    expect(byNode(x.nodes)["dgx-h100-01"]).toMatchObject({ verdict: "passed", gpus: [0, 1, 2, 3] });
+  });
+
+  it("reads a NodeList in JSON as kube-scheduler and kubectl write it", async () => {
+    const pod = file("infer.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: vllm-0, namespace: serving, labels: {topofit.io/workload: inference}}\nspec:\n  containers: [{name: vllm, resources: {limits: {nvidia.com/gpu: 2}}}]\n");
+    const x = await json({ podFile: pod, nodesFile: fixture("extender/nodes.json") });
+    expect(x.placement).toEqual({ gpuLinks: "NVLinkPreferred", numa: "Preferred", strategy: "Spread" });
+    expect(x.nodes.map((n) => [n.node, n.score])).toEqual([
+      ["dgx-h100-01", 10],
+      ["dgx-h100-02", 10],
+      ["a100-pcie-01", 9],
+      ["l40s-01", 8],
+      ["cpu-01", 0],
+    ]);
+    expect(byNode(x.nodes)["cpu-01"]).toMatchObject({ verdict: "filtered", resolvable: false, reason: "node has no GPUs in status.allocatable" });
+  });
+
+  it("uses the policy's defaultPlacement for a GPU pod the webhook skips", async () => {
+    const pod = file("system.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: dcgm-probe, namespace: kube-system}\nspec:\n  containers: [{name: c, resources: {limits: {nvidia.com/gpu: 1}}}]\n");
+    const { out } = await run({ podFile: pod });
+    expect(out).toMatch(/not mutated: /);
+    expect(out).toContain('Scheduler extender: 1 GPU, placement {"gpuLinks":"Any","numa":"Any","strategy":"BinPack"}, the policy\'s defaultPlacement');
+  });
+
+  it("says every node passes untouched for a pod without GPUs", async () => {
+    const { code, out } = await run({ podFile: file("cpu.yaml", SERVING_POD.replace("nvidia.com/gpu: 1", "cpu: 1")) });
+    expect(code).toBe(0);
+    expect(out).toContain("Scheduler extender: the pod asks for no GPUs; every node passes untouched");
+  });
+
+  it("warns about inputs that do not fit together, without failing", async () => {
+    const pods = file("stray-pods.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: ml}\nspec:\n  nodeName: gone-node\n  containers: [{name: c, resources: {limits: {nvidia.com/gpu: 1}}}]\n");
+    const x = await json({ podsFile: pods, dcgmFiles: [{ node: "elsewhere", file: XID79_SCRAPE }] });
+    expect(x.warnings).toEqual(["pod ml/x is bound to gone-node, which is not among the nodes given", "DCGM data for elsewhere, which is not among the nodes given"]);
+  });
+
+  it("passes on a malformed topology annotation as a warning and falls back to the next source", async () => {
+    const nodes = file(
+      "bad-annotation.yaml",
+      "apiVersion: v1\nkind: Node\nmetadata:\n  name: odd-01\n  labels: {nvidia.com/gpu.count: '2'}\n  annotations: {topofit.io/gpu-topology: 'not json'}\nstatus: {allocatable: {nvidia.com/gpu: '2'}}\n",
+    );
+    const x = await json({ nodesFile: nodes });
+    expect(x.warnings.some((w) => w.startsWith("node odd-01: "))).toBe(true);
+    expect(x.nodes[0]).toMatchObject({ node: "odd-01", verdict: "filtered" });
+  });
+
+  it.each<[string, string, RegExp]>([
+    ["holds a Deployment", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n", /holds a Deployment; expected Node, NodeList or List/],
+    ["holds no Node", "# nothing here\n", /holds no Node objects/],
+    ["is not YAML", "items: [\n", /is not valid YAML or JSON/],
+    ["lists a Pod among its items", "apiVersion: v1\nkind: List\nitems: [{kind: Pod, metadata: {name: p}}]\n", /an item is a Pod, not a Node/],
+  ])("exits 1 when the nodes file %s", async (_name, text, message) => {
+    const { code, out } = await run({ nodesFile: file("bad-nodes.yaml", text) });
+    expect(code).toBe(1);
+    expect(out).toMatch(message);
   });
 });

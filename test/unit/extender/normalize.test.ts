@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { normalizeScores } from "../../../src/extender/normalize.js";
+import type { ScoredNode } from "../../../src/extender/score.js";
+import type { GpuSetChoice } from "../../../src/topology/node-state.js";
+
+const CHOICE: GpuSetChoice = { gpus: [0], bottleneckGBps: 0, totalGBps: 0, numaSpan: 1, fragmentation: [0, 0, 0, 0], residualScore: 0, allNvlink: true, exact: true };
+const scored = (entries: Record<string, readonly number[]>): ScoredNode[] => Object.entries(entries).map(([node, tuple]) => ({ node, tuple, choice: CHOICE }));
+const asMap = (scores: { node: string; score: number }[]) => Object.fromEntries(scores.map((s) => [s.node, s.score]));
+
+describe("normalizeScores", () => {
+  it("gives the best tuple 10 and each next distinct tuple one less", () => {
+    expect(asMap(normalizeScores(scored({ c: [0, 600], a: [1, 0], b: [0, 900] })))).toEqual({ a: 10, b: 9, c: 8 });
+  });
+
+  it("lists nodes best first, with their rank", () => {
+    expect(normalizeScores(scored({ c: [0, 600], a: [1, 0], b: [0, 900] }))).toEqual([
+      { node: "a", score: 10, rank: 0 },
+      { node: "b", score: 9, rank: 1 },
+      { node: "c", score: 8, rank: 2 },
+    ]);
+  });
+
+  it("lets equal tuples share a score, and the next distinct tuple follow directly", () => {
+    expect(asMap(normalizeScores(scored({ a: [2, 900], b: [2, 900], c: [1, 900], d: [1, 900], e: [0, 0] })))).toEqual({ a: 10, b: 10, c: 9, d: 9, e: 8 });
+  });
+
+  it("keeps the input order among nodes that tie", () => {
+    expect(normalizeScores(scored({ z: [1], y: [1], x: [1] })).map((s) => s.node)).toEqual(["z", "y", "x"]);
+  });
+
+  it("never gives a feasible node less than 1, however many distinct ranks there are", () => {
+    const many: Record<string, number[]> = {};
+    for (let i = 0; i < 14; i++) many[`n${String(i).padStart(2, "0")}`] = [-i];
+    const scores = normalizeScores(scored(many));
+    expect(scores.map((s) => s.score)).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 1, 1, 1]);
+    expect(scores.at(-1)).toMatchObject({ node: "n13", rank: 13 });
+  });
+
+  it("scores a single feasible node 10", () => {
+    expect(normalizeScores(scored({ only: [0, 0, -3] }))).toEqual([{ node: "only", score: 10, rank: 0 }]);
+  });
+
+  it("returns nothing for no feasible nodes", () => {
+    expect(normalizeScores([])).toEqual([]);
+  });
+});

@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import type { VerdictCore } from "../../../src/extender/filter.js";
+import type { PodIntent } from "../../../src/extender/intent.js";
+import { filterError, respondToFilter, respondToPrioritize } from "../../../src/extender/respond.js";
+import type { FilterOutcome, PrioritizeOutcome } from "../../../src/extender/review.js";
+import { MAX_EXTENDER_PRIORITY, MIN_EXTENDER_PRIORITY } from "../../../src/extender/schema.js";
+import type { GpuSetChoice } from "../../../src/topology/node-state.js";
+import { extenderCall, gpuNodeWire, type ExtenderMode } from "../../builders/extender.js";
+import { pod } from "../../builders/pod.js";
+
+const CHOICE: GpuSetChoice = { gpus: [0, 1], bottleneckGBps: 900, totalGBps: 900, numaSpan: 1, fragmentation: [0, 900, 900, 1], residualScore: 1, allNvlink: true, exact: true };
+const INTENT: PodIntent = { gpus: 2, placement: { gpuLinks: "NVLinkRequired", numa: "Any", strategy: "BinPack" }, placementSource: "annotation" };
+const NODES = ["dgx-01", "dgx-02", "l40s-01", "cpu-01"].map((n) => gpuNodeWire(n).h100().build());
+
+const BUSY_REASON = "needs 2 GPUs; 1 free and healthy";
+const WIRING_REASON = "needs 2 NVLink-connected GPUs; largest free NVLink-connected set is 1";
+const NO_GPUS_REASON = "node has no GPUs in status.allocatable";
+const PASS: VerdictCore = { ok: true, choice: CHOICE };
+const BUSY: VerdictCore = { ok: false, reason: BUSY_REASON, resolvable: true };
+const WIRING: VerdictCore = { ok: false, reason: WIRING_REASON, resolvable: false };
+const NO_GPUS: VerdictCore = { ok: false, reason: NO_GPUS_REASON, resolvable: false };
+
+function filterOutcome(cores: readonly VerdictCore[], passThrough = false): FilterOutcome {
+  return { intent: INTENT, names: NODES.map((n) => n.metadata!.name!), cores, passThrough, verdicts: [] };
+}
+
+const call = (mode: ExtenderMode) => extenderCall(pod().name("trainer-0").namespace("ml").gpus(2).build(), NODES, mode);
+
+describe("respondToFilter", () => {
+  it("answers a names request with NodeNames (in request order), Nodes null, and each failed node in the map its resolvability picks", () => {
+    expect(respondToFilter(call("names"), filterOutcome([PASS, BUSY, WIRING, NO_GPUS]))).toEqual({
+      NodeNames: ["dgx-01"],
+      Nodes: null,
+      FailedNodes: { "dgx-02": BUSY_REASON },
+      FailedAndUnresolvableNodes: { "l40s-01": WIRING_REASON, "cpu-01": NO_GPUS_REASON },
+      Error: "",
+    });
+  });
+
+  it("answers a full-Nodes request with the passing Node objects as they came, and NodeNames null", () => {
+    const c = call("objects");
+    const result = respondToFilter(c, filterOutcome([BUSY, PASS, PASS, WIRING]));
+    expect(result.NodeNames).toBeNull();
+    expect(result.Nodes).toEqual({ metadata: {}, items: [NODES[1], NODES[2]] });
+    expect(result.FailedNodes).toEqual({ "dgx-01": BUSY_REASON });
+    expect(Object.keys(result.FailedAndUnresolvableNodes)).toEqual(["cpu-01"]);
+  });
+
+  it.each<[ExtenderMode, object]>([
+    ["names", { NodeNames: [], Nodes: null }],
+    ["objects", { Nodes: { metadata: {}, items: [] }, NodeNames: null }],
+  ])("answers a %s request where no node passes with an empty list in the matching field, never null", (mode, fields) => {
+    expect(respondToFilter(call(mode), filterOutcome([BUSY, BUSY, WIRING, NO_GPUS]))).toMatchObject(fields);
+  });
+
+  it.each<ExtenderMode>(["names", "objects"])("passes every node of a %s request untouched for a pod without GPUs", (mode) => {
+    const pass: VerdictCore = { ok: false, reason: "", resolvable: true };
+    const result = respondToFilter(call(mode), filterOutcome([pass, pass, pass, pass], true));
+    expect(result.FailedNodes).toEqual({});
+    expect(result.FailedAndUnresolvableNodes).toEqual({});
+    if (mode === "names") expect(result.NodeNames).toEqual(["dgx-01", "dgx-02", "l40s-01", "cpu-01"]);
+    else expect(result.Nodes?.items).toEqual(NODES);
+  });
+
+  it("reports an error through Error with empty maps", () => {
+    expect(filterError("boom")).toEqual({ FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: "boom" });
+  });
+});
+
+describe("respondToPrioritize", () => {
+  const outcome: PrioritizeOutcome = {
+    intent: INTENT,
+    scores: [
+      { node: "dgx-02", score: 10, rank: 0 },
+      { node: "dgx-01", score: 9, rank: 1 },
+    ],
+    scored: new Map(),
+    topReasons: [],
+    infeasible: ["l40s-01", "cpu-01"],
+  };
+
+  it("is a bare array of {Host, Score}, feasible nodes best first, then every infeasible node at 0", () => {
+    expect(respondToPrioritize(outcome)).toEqual([
+      { Host: "dgx-02", Score: 10 },
+      { Host: "dgx-01", Score: 9 },
+      { Host: "l40s-01", Score: 0 },
+      { Host: "cpu-01", Score: 0 },
+    ]);
+  });
+
+  it("keeps every score within kube-scheduler's 0..10", () => {
+    for (const h of respondToPrioritize(outcome)) {
+      expect(h.Score).toBeGreaterThanOrEqual(MIN_EXTENDER_PRIORITY);
+      expect(h.Score).toBeLessThanOrEqual(MAX_EXTENDER_PRIORITY);
+      expect(Number.isInteger(h.Score)).toBe(true);
+    }
+  });
+});
