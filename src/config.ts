@@ -32,6 +32,8 @@ export interface ServeSettings {
   readonly dcgmService?: { readonly namespace: string; readonly name: string; readonly port?: number };
   readonly dcgmIntervalMs: number;
   readonly dcgmStaleAfterMs: number;
+  /** What this process serves: the admission webhook, the scheduler extender, or both. */
+  readonly components: { readonly webhook: boolean; readonly extender: boolean };
 }
 
 /** A dcgm-exporter scrape saved to a file, and the node it is from when its Hostname label does not say. */
@@ -106,6 +108,9 @@ serve flags:
   --standalone                  do not talk to any cluster
   --log-level LEVEL             ${LOG_LEVELS.join(", ")} (default info; env TOPOFIT_LOG_LEVEL)
   --max-body-bytes N            largest admission request body accepted (default 3145728)
+  --components LIST             what to serve: webhook, extender, or both (default webhook,extender);
+                                the extender watches every node and pod, so a webhook-only
+                                Deployment should say --components=webhook
   --dcgm-endpoints LIST         dcgm-exporter endpoints, comma-separated: URL, HOST[:PORT] or NODE=URL
   --dcgm-service NS/NAME[:PORT] discover dcgm-exporter through the Service's EndpointSlices (port 9400)
   --dcgm-interval DURATION      scrape interval (default 15s)
@@ -162,6 +167,7 @@ function parseServe(args: string[], env: NodeJS.ProcessEnv): ParsedCommand {
       "dcgm-service": { type: "string" },
       "dcgm-interval": { type: "string", default: "15s" },
       "dcgm-stale-after": { type: "string", default: "60s" },
+      components: { type: "string", default: "webhook,extender" },
     },
   });
   if (positionals.length > 0) return { ok: false, error: `serve takes no arguments (got ${positionals.join(" ")})` };
@@ -188,6 +194,12 @@ function parseServe(args: string[], env: NodeJS.ProcessEnv): ParsedCommand {
   if (dcgmStaleAfterMs === undefined || dcgmStaleAfterMs < dcgmIntervalMs) {
     return { ok: false, error: `--dcgm-stale-after must be a duration no shorter than --dcgm-interval (got ${values["dcgm-stale-after"]})` };
   }
+  const parts = values.components.split(",").map((c) => c.trim()).filter((c) => c !== "");
+  const unknown = parts.filter((c) => c !== "webhook" && c !== "extender");
+  if (parts.length === 0 || unknown.length > 0) {
+    return { ok: false, error: `--components must list webhook and/or extender (got ${JSON.stringify(values.components)})` };
+  }
+  const components = { webhook: parts.includes("webhook"), extender: parts.includes("extender") };
   const dcgmEndpoints = (values["dcgm-endpoints"] ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
   return {
     ok: true,
@@ -209,6 +221,7 @@ function parseServe(args: string[], env: NodeJS.ProcessEnv): ParsedCommand {
         ...(dcgmService ? { dcgmService } : {}),
         dcgmIntervalMs,
         dcgmStaleAfterMs,
+        components,
       },
     },
   };

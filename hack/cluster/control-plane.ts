@@ -29,6 +29,9 @@ export interface SchedulerSpec {
   extenders?: ExtenderSpec[];
   percentageOfNodesToScore?: number;
   profile?: Omit<SchedulerProfile, "schedulerName">;
+  /** clientConnection.qps and .burst (kube-scheduler's defaults: 50 and 100). */
+  qps?: number;
+  burst?: number;
   extraArgs?: string[];
 }
 
@@ -310,6 +313,8 @@ class LocalControlPlane implements ControlPlane {
       extenders: spec.extenders ?? [],
       ...(spec.percentageOfNodesToScore !== undefined ? { percentageOfNodesToScore: spec.percentageOfNodesToScore } : {}),
       ...(spec.profile ? { profile: spec.profile } : {}),
+      ...(spec.qps !== undefined ? { qps: spec.qps } : {}),
+      ...(spec.burst !== undefined ? { burst: spec.burst } : {}),
     });
     await writeFile(configPath, schedulerConfigurationYaml(config));
     const port = await getFreePort();

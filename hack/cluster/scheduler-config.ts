@@ -78,6 +78,9 @@ export interface SchedulerConfigInput {
   leaderElect?: boolean;
   /** Extra fields for the single profile (plugins, pluginConfig). */
   profile?: Omit<SchedulerProfile, "schedulerName">;
+  /** Client rate limits towards the API server (kube-scheduler's defaults: 50 and 100). */
+  qps?: number;
+  burst?: number;
 }
 
 /** Fills the defaults of one extender: filter + prioritize, HTTPS with the given CA, nvidia.com/gpu managed, not ignorable. */
@@ -112,6 +115,8 @@ export function buildSchedulerConfiguration(input: SchedulerConfigInput = {}): K
     profiles: [{ ...input.profile, schedulerName: input.schedulerName ?? DEFAULT_SCHEDULER_NAME }],
   };
   if (input.kubeconfigPath) config.clientConnection = { kubeconfig: input.kubeconfigPath };
+  if (input.qps !== undefined) config.clientConnection = { ...config.clientConnection, qps: input.qps };
+  if (input.burst !== undefined) config.clientConnection = { ...config.clientConnection, burst: input.burst };
   const extenders = (input.extenders ?? []).map((e) => extenderConfig(e, input.caPem));
   if (extenders.length > 0) config.extenders = extenders;
   return config;

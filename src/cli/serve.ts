@@ -1,6 +1,6 @@
 // `topofit serve`: wires the stores, the cluster watches and the HTTPS server.
 import { hostname } from "node:os";
-import type { V1ConfigMap, V1ObjectReference } from "@kubernetes/client-node";
+import type { KubeConfig, V1ConfigMap, V1ObjectReference } from "@kubernetes/client-node";
 import type { ServeSettings } from "../config.js";
 import { createEventRecorder, type EventRecorder } from "../kube/events.js";
 import { loadKubeConfig } from "../kube/client.js";
@@ -55,6 +55,89 @@ function reportReloads(store: PolicyStore, log: Logger, metrics: Metrics, eventT
       if (target) void target.record(target.ref, "Warning", "PolicyRejected", `policy rejected (${kept}): ${errors.join("; ")}`);
     }
   });
+}
+
+/** The scheduler extender's state: node and pod informers, DCGM scraping, the topology store. */
+function startExtender(
+  settings: ServeSettings,
+  kc: KubeConfig | undefined,
+  store: PolicyStore,
+  log: Logger,
+  metrics: Metrics,
+  readiness: ReadinessCheck[],
+  stops: (() => unknown)[],
+): TopologyStore {
+  const dcgmViews = new DcgmViewBuilder();
+  let dcgm: DcgmStore | undefined;
+  const topology = new TopologyStore({
+    log,
+    gpuResource: () => store.current()?.policy.gpuResources[0] ?? "nvidia.com/gpu",
+    profiles: () => [...(store.current()?.policy.topologyProfiles ?? []), ...BUILTIN_PROFILES],
+    load: (node) => dcgmViews.load(node),
+    onPredictionChecked: (c) => {
+      metrics.gpuPredictions.inc({ result: c.agreed ? "agreed" : "differed" });
+      log.info({ pod: c.pod, node: c.node, predicted: c.predicted, observed: c.observed, agreed: c.agreed }, "GPU prediction checked");
+    },
+  });
+  // A new policy can bring new profiles, a new GPU resource name or new health rules.
+  store.onReload((o) => {
+    if (o.result !== "applied") return;
+    topology.rebuildTopologies();
+    dcgm?.setRules(o.snapshot.policy.gpuHealth);
+  });
+  if (settings.dcgmEndpoints.length > 0 || settings.dcgmService !== undefined) {
+    dcgm = new DcgmStore({
+      log,
+      metrics,
+      intervalMs: settings.dcgmIntervalMs,
+      staleAfterMs: settings.dcgmStaleAfterMs,
+      ...(store.current() ? { rules: store.current()!.policy.gpuHealth } : {}),
+    });
+    const scraper = dcgm;
+    scraper.onChange(() => topology.setDcgm(dcgmViews.build(scraper.snapshot())));
+    if (settings.dcgmEndpoints.length > 0) {
+      const parsed = parseDcgmEndpoints(settings.dcgmEndpoints);
+      if (parsed.errors.length > 0) throw new Error(`--dcgm-endpoints: ${parsed.errors.join("; ")}`);
+      scraper.setEndpoints(parsed.endpoints);
+    }
+    if (settings.dcgmService !== undefined) {
+      if (!kc) throw new Error("--dcgm-service needs a cluster (--kubeconfig or in-cluster credentials)");
+      const ref = settings.dcgmService;
+      const watch = watchServiceEndpoints(kc, { namespace: ref.namespace, name: ref.name, ...(ref.port !== undefined ? { port: ref.port } : {}) }, (eps) => scraper.setEndpoints(eps), log);
+      stops.push(() => watch.stop());
+    }
+    scraper.start();
+    stops.push(() => scraper.stop());
+  }
+  if (kc) {
+    const watch = watchSchedulingState(
+      kc,
+      {
+        upsertNode: (n) => topology.upsertNode(n),
+        deleteNode: (name) => topology.deleteNode(name),
+        upsertPod: (pod, uid) => {
+          const policy = store.current()?.policy;
+          if (!policy || countPodGpus(pod, policy.gpuResourceSet) === 0) return;
+          const intent = podIntent(pod, policy, policy.scoring.groupLabels);
+          const spec = pod.spec as { nodeName?: string } | undefined;
+          topology.upsertPod({
+            uid,
+            key: `${pod.metadata?.namespace ?? "default"}/${pod.metadata?.name ?? uid}`,
+            ...(spec?.nodeName ? { nodeName: spec.nodeName } : {}),
+            gpus: intent.gpus,
+            placement: intent.placement,
+            ...(intent.group !== undefined ? { group: intent.group } : {}),
+          });
+        },
+        deletePod: (uid) => topology.deletePod(uid),
+      },
+      log,
+    );
+    readiness.push({ name: "node-and-pod-cache", check: () => (watch.isSynced() ? undefined : "nodes and pods have not been listed yet") });
+    stops.push(() => watch.stop());
+  }
+
+  return topology;
 }
 
 export async function runServe(settings: ServeSettings, version: string): Promise<void> {
@@ -126,81 +209,14 @@ export async function runServe(settings: ServeSettings, version: string): Promis
   }
 
   let namespaces: NamespaceLabels | undefined;
-  if (kc) {
+  if (kc && settings.components.webhook) {
     namespaces = watchNamespaceLabels(kc, log);
     const ns = namespaces;
+    readiness.push({ name: "namespace-cache", check: () => (ns.isSynced() ? undefined : "namespaces have not been listed yet") });
     stops.push(() => ns.stop());
   }
 
-  const dcgmViews = new DcgmViewBuilder();
-  let dcgm: DcgmStore | undefined;
-  const topology = new TopologyStore({
-    log,
-    gpuResource: () => store.current()?.policy.gpuResources[0] ?? "nvidia.com/gpu",
-    profiles: () => [...(store.current()?.policy.topologyProfiles ?? []), ...BUILTIN_PROFILES],
-    load: (node) => dcgmViews.load(node),
-    onPredictionChecked: (c) => {
-      metrics.gpuPredictions.inc({ result: c.agreed ? "agreed" : "differed" });
-      log.info({ pod: c.pod, node: c.node, predicted: c.predicted, observed: c.observed, agreed: c.agreed }, "GPU prediction checked");
-    },
-  });
-  // A new policy can bring new profiles, a new GPU resource name or new health rules.
-  store.onReload((o) => {
-    if (o.result !== "applied") return;
-    topology.rebuildTopologies();
-    dcgm?.setRules(o.snapshot.policy.gpuHealth);
-  });
-  if (settings.dcgmEndpoints.length > 0 || settings.dcgmService !== undefined) {
-    dcgm = new DcgmStore({
-      log,
-      metrics,
-      intervalMs: settings.dcgmIntervalMs,
-      staleAfterMs: settings.dcgmStaleAfterMs,
-      ...(store.current() ? { rules: store.current()!.policy.gpuHealth } : {}),
-    });
-    const scraper = dcgm;
-    scraper.onChange(() => topology.setDcgm(dcgmViews.build(scraper.snapshot())));
-    if (settings.dcgmEndpoints.length > 0) {
-      const parsed = parseDcgmEndpoints(settings.dcgmEndpoints);
-      if (parsed.errors.length > 0) throw new Error(`--dcgm-endpoints: ${parsed.errors.join("; ")}`);
-      scraper.setEndpoints(parsed.endpoints);
-    }
-    if (settings.dcgmService !== undefined) {
-      if (!kc) throw new Error("--dcgm-service needs a cluster (--kubeconfig or in-cluster credentials)");
-      const ref = settings.dcgmService;
-      const watch = watchServiceEndpoints(kc, { namespace: ref.namespace, name: ref.name, ...(ref.port !== undefined ? { port: ref.port } : {}) }, (eps) => scraper.setEndpoints(eps), log);
-      stops.push(() => watch.stop());
-    }
-    scraper.start();
-    stops.push(() => scraper.stop());
-  }
-  if (kc) {
-    const watch = watchSchedulingState(
-      kc,
-      {
-        upsertNode: (n) => topology.upsertNode(n),
-        deleteNode: (name) => topology.deleteNode(name),
-        upsertPod: (pod, uid) => {
-          const policy = store.current()?.policy;
-          if (!policy || countPodGpus(pod, policy.gpuResourceSet) === 0) return;
-          const intent = podIntent(pod, policy, policy.scoring.groupLabels);
-          const spec = pod.spec as { nodeName?: string } | undefined;
-          topology.upsertPod({
-            uid,
-            key: `${pod.metadata?.namespace ?? "default"}/${pod.metadata?.name ?? uid}`,
-            ...(spec?.nodeName ? { nodeName: spec.nodeName } : {}),
-            gpus: intent.gpus,
-            placement: intent.placement,
-            ...(intent.group !== undefined ? { group: intent.group } : {}),
-          });
-        },
-        deletePod: (uid) => topology.deletePod(uid),
-      },
-      log,
-    );
-    readiness.push({ name: "node-and-pod-cache", check: () => (watch.isSynced() ? undefined : "nodes and pods have not been listed yet") });
-    stops.push(() => watch.stop());
-  }
+  const topology = settings.components.extender ? startExtender(settings, kc, store, log, metrics, readiness, stops) : undefined;
 
   let tls: TlsMaterial;
   if (settings.tlsCertFile !== undefined && settings.tlsKeyFile !== undefined) {
@@ -216,7 +232,8 @@ export async function runServe(settings: ServeSettings, version: string): Promis
     currentPolicy: () => store.current(),
     ...(namespaces ? { namespaceLabels: (ns: string) => namespaces?.labels(ns) } : {}),
     readiness,
-    topology,
+    admission: settings.components.webhook,
+    ...(topology ? { topology } : {}),
     bodyLimit: settings.bodyLimit,
     https: tls,
   });
@@ -231,6 +248,7 @@ export async function runServe(settings: ServeSettings, version: string): Promis
       version,
       address: typeof address === "object" && address ? `${address.address}:${address.port}` : String(address),
       cluster: cluster.mode,
+      components: Object.entries(settings.components).flatMap(([k, on]) => (on ? [k] : [])),
       policySource: fileSource?.source ?? (cmWatch ? `configmap:${settings.policyConfigMap.namespace}/${settings.policyConfigMap.name}` : "embedded"),
     },
     "topofit serving",

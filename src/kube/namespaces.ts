@@ -4,6 +4,8 @@ import type { Logger } from "../telemetry/logger.js";
 
 export interface NamespaceLabels {
   labels(namespace: string): Readonly<Record<string, string>> | undefined;
+  /** True once the first list has arrived. */
+  isSynced(): boolean;
   stop(): Promise<void>;
 }
 
@@ -14,9 +16,22 @@ export function watchNamespaceLabels(kc: KubeConfig, log: Logger): NamespaceLabe
     log.warn({ err: String(err) }, "namespace watch failed; retrying in 3s");
     setTimeout(() => void informer.start().catch(() => undefined), 3000);
   });
-  void informer.start().catch((err: unknown) => log.warn({ err: String(err) }, "namespace informer did not start"));
+  let synced = false;
+  void (async () => {
+    for (;;) {
+      try {
+        await informer.start();
+        synced = true;
+        return;
+      } catch (err) {
+        log.warn({ err: String(err) }, "cannot list namespaces yet; retrying in 3s");
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+    }
+  })();
   return {
     labels: (namespace) => informer.get(namespace)?.metadata?.labels,
+    isSynced: () => synced,
     stop: () => informer.stop(),
   };
 }

@@ -20,6 +20,8 @@ export interface AppDeps {
   readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
   readonly readiness?: readonly ReadinessCheck[];
   readonly bodyLimit?: number;
+  /** Serve POST /mutate (default true). */
+  readonly admission?: boolean;
   /** The extender's node/pod view; without it /filter and /prioritize are not served. */
   readonly topology?: TopologyStore;
   /** TLS material; omitted for in-process tests. */
@@ -47,7 +49,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     { name: "policy", check: () => (deps.currentPolicy() === undefined ? "no placement policy loaded yet" : undefined) },
     ...(deps.readiness ?? []),
   ]);
-  registerAdmissionRoutes(app, {
+  if (deps.admission ?? true) registerAdmissionRoutes(app, {
     log: deps.log,
     metrics: deps.metrics,
     currentPolicy: deps.currentPolicy,

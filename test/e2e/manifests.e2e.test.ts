@@ -560,8 +560,11 @@ describe("topofit-scheduler as its service account: kube-scheduler with the ship
       timeoutMs: 60_000,
     });
     expect(node).toBe("gpu-a");
-    const decisions = logLines(sidecarTopofit.proc).filter((l) => l.includes('"msg":"prioritize"') && l.includes(`${WORKLOAD_NS}/train-1`));
-    expect(decisions.length).toBeGreaterThan(0);
+    // kube-scheduler asked the sidecar: the filter saw the placement the webhook wrote (one feasible node, so no prioritize call).
+    const filtered = logLines(sidecarTopofit.proc)
+      .filter((l) => l.includes('"msg":"filter"') && l.includes(`"pod":"${WORKLOAD_NS}/train-1"`))
+      .map((l) => JSON.parse(l) as { gpus: number; placement: { gpuLinks: string }; passed: number });
+    expect(filtered.at(-1)).toMatchObject({ gpus: 4, placement: { gpuLinks: "NVLinkRequired" }, passed: 1 });
     const scheduled = await waitFor(
       async () => (await core.listNamespacedEvent({ namespace: WORKLOAD_NS, fieldSelector: "involvedObject.name=train-1" })).items.find((e) => e.reason === "Scheduled"),
       { what: "the Scheduled event", timeoutMs: 15_000 },
@@ -589,6 +592,9 @@ describe("topofit agent as its service account, under the agent admission policy
     expect(await patchNodeAs(identities.agent, "gpu-a", { metadata: { annotations: { "other.example.com/x": "1" } } })).toMatch(/^422: .*only the topofit.io\/gpu-topology annotation/);
     expect(await patchNodeAs(identities.agent, "gpu-a", { spec: { unschedulable: true } })).toMatch(/^422: .*spec/);
     expect(await patchNodeAs(identities.agentUnbound, "gpu-a", { metadata: { annotations: { [GPU_TOPOLOGY_ANNOTATION]: "{}" } } })).toMatch(/^422: .*pod's service account token/);
+    // Status cannot be changed through the main resource (the API server keeps the stored status).
+    expect(await patchNodeAs(identities.agent, "gpu-a", { status: { capacity: { "nvidia.com/gpu": "64" } } })).toBe("allowed");
+    expect((await core.readNode({ name: "gpu-a" })).status?.capacity?.["nvidia.com/gpu"]).toBe("8");
     // Anyone else is untouched by the policy.
     expect(await patchNodeAs({ name: "admin", kubeconfigPath: cp.kubeconfigPath, kc }, "gpu-b", { metadata: { labels: { "e2e.topofit.io/touched": "yes" } } })).toBe("allowed");
   });

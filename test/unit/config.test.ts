@@ -27,7 +27,20 @@ describe("parseCommand: serve", () => {
       dcgmEndpoints: [],
       dcgmIntervalMs: 15_000,
       dcgmStaleAfterMs: 60_000,
+      components: { webhook: true, extender: true },
     });
+  });
+
+  it.each<[string, { webhook: boolean; extender: boolean } | string]>([
+    ["webhook", { webhook: true, extender: false }],
+    ["extender", { webhook: false, extender: true }],
+    ["extender,webhook", { webhook: true, extender: true }],
+    ["scheduler", "--components must list webhook and/or extender"],
+    [",", "--components must list webhook and/or extender"],
+  ])("reads --components=%s", (value, want) => {
+    const parsed = parseCommand(["serve", `--components=${value}`], {});
+    if (typeof want === "string") expect(parsed.ok ? "" : parsed.error).toContain(want);
+    else expect(parsed.ok && parsed.command.name === "serve" ? parsed.command.settings.components : undefined).toEqual(want);
   });
 
   it.each<[string[], string]>([
