@@ -228,7 +228,7 @@ function shortWhy(why: readonly string[]): string {
     const set = /^GPUs (\[[\d,]*\]): bottleneck ([\d.]+) GB\/s/.exec(w);
     const strategy = /^(\d+) GPUs? left free.*\((BinPack|Spread)/.exec(w);
     if (set) parts.push(Number(set[2]) > 0 ? `GPUs ${set[1]} at ${set[2]} GB/s` : `GPU ${set[1]}`);
-    else if (strategy) parts.push(`${strategy[1]} left free (${strategy[2]})`);
+    else if (strategy) parts.push(`${strategy[1]} GPU${strategy[1] === "1" ? "" : "s"} left free (${strategy[2]})`);
     else if (/^(NVLinkPreferred|NUMA Preferred) not met/.test(w)) parts.push(w);
     else if (/^locality: /.test(w) && !w.includes("no group members")) parts.push(w.replace(/^locality: /, ""));
   }
@@ -291,8 +291,8 @@ function explainBound(pod: V1Pod, decisions: readonly LogLine[], scheduler: Read
     if (top.node === node) return `topofit: ${why}${suffix}`;
     const mineScore = scores?.get(node)?.extender;
     const topScore = scores?.get(top.node ?? "")?.extender;
-    const how = mineScore !== undefined && mineScore === topScore ? `tied with ${top.node}` : "in-tree scores outweighed";
-    return `topofit (${how}; its pick ${top.node}: ${why})${suffix}`;
+    if (mineScore !== undefined && mineScore === topScore) return `topofit scored it ${mineScore}, as its pick ${top.node} (${why}); the totals decided${suffix}`;
+    return `in-tree scores outweighed topofit's pick ${top.node} (${why})${suffix}`;
   }
   // With one feasible node kube-scheduler skips prioritize; the filter line says why the others lost.
   const filter = mine.filter((d) => d.msg === "filter").at(-1);
@@ -555,7 +555,13 @@ async function main(): Promise<void> {
     waitBound("the 3 inference replicas", 3, async () => (await core.listNamespacedPod({ namespace: "ml-serve", labelSelector: "app=llm-serve" })).items),
     waitBound("the CPU pod", 1, async () => [await core.readNamespacedPod({ namespace: "default", name: "cpu-etl" })]),
   ]);
-  const bound = [trainingPods, servingPods, cpuPods];
+  // Replicas in the order topofit saw them, so the table reads as the scheduler went.
+  const seenOrder = readDecisions(topofit.logPath).map((d) => d.pod);
+  const decided = (p: V1Pod) => {
+    const i = seenOrder.indexOf(`${p.metadata?.namespace}/${p.metadata?.name}`);
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  const bound = [trainingPods, [...servingPods].sort((x, y) => decided(x) - decided(y)), cpuPods];
   const pending = await core.readNamespacedPod(unplaceable);
 
   const decisions = readDecisions(topofit.logPath);

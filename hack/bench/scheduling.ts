@@ -17,10 +17,11 @@
 // Two phases: kube-scheduler's default client rate limits, then raised ones.
 //
 // Settings (environment): BENCH_PODS (200), BENCH_ROUNDS (3 per phase),
-// BENCH_CONCURRENCY (8), BENCH_FAST_QPS (1000).
+// BENCH_CONCURRENCY (8), BENCH_FAST_QPS (1000), BENCH_TOPOFIT_LOG_LEVEL (info),
+// BENCH_BATCH_TIMEOUT_MS (180000).
 import { performance } from "node:perf_hooks";
 import { Agent, request, type RequestOptions } from "node:https";
-import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { getFreePort, startControlPlane, type ControlPlane } from "../cluster/control-plane.js";
 import { createGpuNode } from "../cluster/nodes.js";
 import { GPU_RESOURCE_NAME } from "../cluster/scheduler-config.js";
@@ -47,9 +48,11 @@ const SCHEDULERS = [
  * included, set the pace.
  */
 const FAST_QPS = positiveInt("BENCH_FAST_QPS", 1000);
+/** topofit logs one line per extender call at info, as it does by default. */
+const TOPOFIT_LOG_LEVEL = process.env.BENCH_TOPOFIT_LOG_LEVEL ?? "info";
 const PHASES = [
-  { key: "d", title: "Phase 1: kube-scheduler's default client rate limits (qps 50, burst 100)", qps: undefined, burst: undefined },
-  { key: "f", title: `Phase 2: client rate limits raised (qps ${FAST_QPS}, burst ${FAST_QPS})`, qps: FAST_QPS, burst: FAST_QPS },
+  { key: "d", title: "Phase 1: kube-scheduler's default client rate limits (qps 50, burst 100)", short: "with default limits", qps: undefined, burst: undefined },
+  { key: "f", title: `Phase 2: client rate limits raised (qps ${FAST_QPS}, burst ${FAST_QPS})`, short: `with qps ${FAST_QPS}`, qps: FAST_QPS, burst: FAST_QPS },
 ] as const;
 
 const FLEET = [
@@ -201,19 +204,24 @@ async function extenderTimings(topofit: TopofitProcess): Promise<Map<string, { s
 }
 
 // ---------------------------------------------------------------------------
-// Pod creation: plain HTTPS with kept-alive connections. The generated client
-// costs about four times as much per request here, enough to make creation,
-// not scheduling, the bottleneck on a small machine.
+// Pod creation and the watch: plain HTTPS. The generated client costs about
+// four times as much per create here, enough to make creation, not
+// scheduling, the bottleneck on a small machine; and its watch stalled now
+// and then under this load (events stopped arriving while the API server
+// listed every pod bound), which a plain line-by-line reader has not done.
 
-interface PodCreator {
+interface RawApi {
   create(pod: V1Pod): Promise<void>;
+  /** Streams the pods of a batch (ADDED/MODIFIED/DELETED); resolves once the stream is open. */
+  watch(batch: string, onPod: (pod: V1Pod) => void, onEnd: (err?: Error) => void): Promise<() => void>;
   close(): void;
 }
 
-async function podCreator(kc: KubeConfig, server: string): Promise<PodCreator> {
+async function rawApi(kc: KubeConfig, server: string): Promise<RawApi> {
   const tls: RequestOptions = {};
   await kc.applyToHTTPSOptions(tls);
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: tls.ca, cert: tls.cert, key: tls.key });
+  const credentials = { ca: tls.ca, cert: tls.cert, key: tls.key };
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ...credentials });
   const base = new URL(server);
   const create = (pod: V1Pod): Promise<void> => {
     const body = JSON.stringify({ apiVersion: "v1", kind: "Pod", ...pod });
@@ -240,7 +248,54 @@ async function podCreator(kc: KubeConfig, server: string): Promise<PodCreator> {
       req.end(body);
     });
   };
-  return { create, close: () => agent.destroy() };
+  const watch = (batch: string, onPod: (pod: V1Pod) => void, onEnd: (err?: Error) => void): Promise<() => void> =>
+    new Promise((resolve, reject) => {
+      const query = new URLSearchParams({ watch: "true", labelSelector: `bench.topofit.io/batch=${batch}` });
+      let stopped = false;
+      const req = request(
+        { host: base.hostname, port: base.port, path: `/api/v1/namespaces/${NS}/pods?${query}`, method: "GET", agent: false, ...credentials },
+        (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            return reject(new Error(`watch: HTTP ${res.statusCode}`));
+          }
+          let buffered = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            buffered += chunk;
+            let nl: number;
+            while ((nl = buffered.indexOf("\n")) >= 0) {
+              const line = buffered.slice(0, nl);
+              buffered = buffered.slice(nl + 1);
+              if (line.trim() === "") continue;
+              let event: { type: string; object: V1Pod };
+              try {
+                event = JSON.parse(line) as typeof event;
+              } catch {
+                stopped = true;
+                req.destroy();
+                return onEnd(new Error(`watch: not JSON: ${line.slice(0, 200)}`));
+              }
+              if (event.type === "ERROR") {
+                stopped = true;
+                req.destroy();
+                return onEnd(new Error(`watch: ${JSON.stringify(event.object).slice(0, 300)}`));
+              }
+              onPod(event.object);
+            }
+          });
+          res.on("end", () => !stopped && onEnd(new Error("the API server closed the watch")));
+          res.on("error", (err) => !stopped && onEnd(err));
+          resolve(() => {
+            stopped = true;
+            req.destroy();
+          });
+        },
+      );
+      req.on("error", (err) => (stopped ? undefined : reject(err)));
+      req.end();
+    });
+  return { create, watch, close: () => agent.destroy() };
 }
 
 // ---------------------------------------------------------------------------
@@ -252,13 +307,15 @@ interface BatchResult {
   totalMs: number;
   /** Per pod: from sending its create request until the watch saw it bound. */
   latencies: number[];
+  /** Pods whose binding was seen by polling after the watch ended (their times are coarser). */
+  polled: number;
   /** topofit's mean server time per call in this batch (b only). */
   filterMs?: number;
   prioritizeMs?: number;
   calls?: number;
 }
 
-async function runBatch(kc: KubeConfig, core: CoreV1Api, creator: PodCreator, batch: string, schedulerName: string, topofit: TopofitProcess): Promise<BatchResult> {
+async function runBatch(core: CoreV1Api, api: RawApi, batch: string, schedulerName: string, topofit: TopofitProcess): Promise<BatchResult> {
   const sentAt = new Map<string, number>();
   const boundAt = new Map<string, number>();
   let resolveAll: () => void = () => undefined;
@@ -269,28 +326,31 @@ async function runBatch(kc: KubeConfig, core: CoreV1Api, creator: PodCreator, ba
     boundAt.set(name, at);
     if (boundAt.size === PODS) resolveAll();
   };
-  let watchError: unknown;
+  let watchError: Error | undefined;
   let events = 0;
-  const abort = await new Watch(kc).watch(
-    `/api/v1/namespaces/${NS}/pods`,
-    { labelSelector: `bench.topofit.io/batch=${batch}` },
-    (_phase, obj: V1Pod) => {
+  const stopWatch = await api.watch(
+    batch,
+    (pod) => {
       events += 1;
-      seen(obj, performance.now());
+      seen(pod, performance.now());
     },
-    (err: unknown) => {
-      if (err && boundAt.size < PODS) watchError = err;
+    (err) => {
+      if (boundAt.size < PODS) watchError = err;
     },
   );
-  // A safety net should the watch break: a slow list now and then (coarser timestamps).
+  // Should the watch end early: a list now and then (coarser timestamps, counted in the result).
   let polling = true;
+  let polled = 0;
   const poll = (async () => {
     while (polling) {
-      await sleep(2_000);
-      if (!polling) break;
-      if (!watchError) continue;
+      await sleep(1_000);
+      if (!polling || !watchError) continue;
       const list = await core.listNamespacedPod({ namespace: NS, labelSelector: `bench.topofit.io/batch=${batch}` }).catch(() => undefined);
-      for (const p of list?.items ?? []) seen(p, performance.now());
+      for (const p of list?.items ?? []) {
+        const before = boundAt.size;
+        seen(p, performance.now());
+        polled += boundAt.size - before;
+      }
     }
   })();
 
@@ -301,7 +361,7 @@ async function runBatch(kc: KubeConfig, core: CoreV1Api, creator: PodCreator, ba
     await pool(PODS, CONCURRENCY, async (i) => {
       const pod = benchPod(batch, i, schedulerName);
       sentAt.set(pod.metadata!.name!, performance.now());
-      await creator.create(pod);
+      await api.create(pod);
       lastCreated = Math.max(lastCreated, performance.now());
     });
     let timer: NodeJS.Timeout | undefined;
@@ -312,19 +372,19 @@ async function runBatch(kc: KubeConfig, core: CoreV1Api, creator: PodCreator, ba
       await Promise.race([allBound, timeout]);
     } catch (err) {
       const list = await core.listNamespacedPod({ namespace: NS, labelSelector: `bench.topofit.io/batch=${batch}` }).catch(() => undefined);
-      const listed = list ? `; the API lists ${list.items.filter((p) => p.spec?.nodeName).length}/${list.items.length} bound; the watch delivered ${events} events${watchError ? ` and ended with ${String(watchError)}` : ""}` : "";
+      const listed = list ? `; the API lists ${list.items.filter((p) => p.spec?.nodeName).length}/${list.items.length} bound; the watch delivered ${events} events${watchError ? ` and ended: ${watchError.message}` : ""}` : "";
       throw new Error(`${(err as Error).message}${listed}${await schedulingHint(core, batch)}`);
     } finally {
       clearTimeout(timer);
     }
   } finally {
     polling = false;
-    abort.abort();
+    stopWatch();
     await poll;
   }
   const end = Math.max(...boundAt.values());
   const latencies = [...boundAt].map(([name, at]) => at - (sentAt.get(name) ?? t0));
-  const result: BatchResult = { scheduler: schedulerName, createMs: lastCreated - t0, totalMs: end - t0, latencies };
+  const result: BatchResult = { scheduler: schedulerName, createMs: lastCreated - t0, totalMs: end - t0, latencies, polled };
   if (before) {
     const after = await extenderTimings(topofit);
     const delta = (route: string) => {
@@ -372,13 +432,14 @@ async function clearFleet(core: CoreV1Api, topofit: TopofitProcess, caPem: strin
 
 const fmt = (ms: number, digits = 0): string => (Number.isFinite(ms) ? ms.toFixed(digits) : "-");
 
-function printPhase(results: readonly { round: number; tag: string; r: BatchResult }[]): void {
-  const lines = ["round  scheduler             create ms  total ms   pods/s  bound p50 ms  p99 ms  topofit /filter /prioritize mean ms (calls)"];
+function printPhase(results: readonly { round: number; tag: string; r: BatchResult }[]): number {
+  const lines = ["round  scheduler             create ms  total ms  lag ms   pods/s  bound p50 ms  p99 ms  topofit /filter /prioritize mean ms (calls)"];
   for (const { round, tag, r } of results) {
     const s = SCHEDULERS.find((x) => x.tag === tag)!;
     const extender = r.filterMs !== undefined ? `${fmt(r.filterMs, 2)} / ${fmt(r.prioritizeMs ?? Number.NaN, 2)} (${r.calls})` : "";
+    const polled = r.polled > 0 ? `  [watch ended early: ${r.polled} pods timed by polling]` : "";
     lines.push(
-      `${String(round).padStart(5)}  ${s.label.padEnd(20)}  ${fmt(r.createMs).padStart(9)}  ${fmt(r.totalMs).padStart(8)}  ${fmt((PODS * 1000) / r.totalMs, 1).padStart(7)}  ${fmt(pct(r.latencies, 50)).padStart(12)}  ${fmt(pct(r.latencies, 99)).padStart(6)}  ${extender}`,
+      `${String(round).padStart(5)}  ${s.label.padEnd(20)}  ${fmt(r.createMs).padStart(9)}  ${fmt(r.totalMs).padStart(8)}  ${fmt(r.totalMs - r.createMs).padStart(6)}  ${fmt((PODS * 1000) / r.totalMs, 1).padStart(7)}  ${fmt(pct(r.latencies, 50)).padStart(12)}  ${fmt(pct(r.latencies, 99)).padStart(6)}  ${extender}${polled}`,
     );
   }
   const of = (tag: string, f: (r: BatchResult) => number) => median(results.filter((x) => x.tag === tag).map((x) => f(x.r)));
@@ -395,6 +456,7 @@ function printPhase(results: readonly { round: number; tag: string; r: BatchResu
     "",
   );
   process.stdout.write(`${lines.join("\n")}\n`);
+  return b / a;
 }
 
 async function main(): Promise<void> {
@@ -453,7 +515,7 @@ async function main(): Promise<void> {
     });
 
     say("starting topofit");
-    topofit = await startTopofit(cp, { port: topofitPort, args: ["--log-level", "info"] });
+    topofit = await startTopofit(cp, { port: topofitPort, args: ["--log-level", TOPOFIT_LOG_LEVEL] });
     const tf = topofit;
     await waitForIdleFleet(tf, cp.caPem);
     await waitFor(async () => (await core.readNamespacedServiceAccount({ namespace: NS, name: "default" })).metadata?.name, {
@@ -461,7 +523,8 @@ async function main(): Promise<void> {
       timeoutMs: 30_000,
     });
 
-    const creator = await podCreator(kc, cp.server);
+    const api = await rawApi(kc, cp.server);
+    const ratios: string[] = [];
     try {
       for (const phase of PHASES) {
         if (phase.qps !== undefined) {
@@ -472,22 +535,25 @@ async function main(): Promise<void> {
         // Warm-up, not counted: connections, the schedulers' caches, the JIT on both sides.
         say("warm-up batches");
         for (const s of SCHEDULERS) {
-          await runBatch(kc, core, creator, `warm${phase.key}-${s.tag}`, s.name, tf);
+          await runBatch(core, api, `warm${phase.key}-${s.tag}`, s.name, tf);
           await clearFleet(core, tf, cp.caPem);
         }
         const results: { round: number; tag: string; r: BatchResult }[] = [];
         for (let round = 1; round <= ROUNDS; round++) {
           for (const s of SCHEDULERS) {
             say(`${phase.key} round ${round}: ${s.name}`);
-            const r = await runBatch(kc, core, creator, `${phase.key}${s.tag}${round}`, s.name, tf);
+            const r = await runBatch(core, api, `${phase.key}${s.tag}${round}`, s.name, tf);
             results.push({ round, tag: s.tag, r });
             await clearFleet(core, tf, cp.caPem);
           }
         }
-        printPhase(results);
+        ratios.push(`${((printPhase(results) - 1) * 100).toFixed(0)}% ${phase.short}`);
       }
+      process.stdout.write(
+        `Extender overhead (median b/a - 1): ${ratios.join(", ")}. lag = last pod bound - last pod created: how far scheduling trails creation.\n`,
+      );
     } finally {
-      creator.close();
+      api.close();
     }
   } finally {
     await topofit?.process.stop(3_000);

@@ -43,12 +43,16 @@ export function watchConfigMap(kc: KubeConfig, ref: ConfigMapRef, handlers: Conf
     lastVersion = undefined;
     handlers.onMissing("deleted");
   });
+  let stopped = false;
   informer.on("error", (err) => {
+    if (stopped) return;
     log.warn({ err: String(err), configMap: ref }, "ConfigMap watch failed; retrying in 3s");
-    setTimeout(() => void informer.start().catch(() => undefined), 3000);
+    setTimeout(() => {
+      if (!stopped) void informer.start().catch(() => undefined);
+    }, 3000).unref();
   });
   const synced$ = (async () => {
-    for (;;) {
+    while (!stopped) {
       try {
         await informer.start();
         break;
@@ -66,5 +70,12 @@ export function watchConfigMap(kc: KubeConfig, ref: ConfigMapRef, handlers: Conf
       handlers.onMissing("not-found");
     }
   })();
-  return { synced: synced$, isSynced: () => synced, stop: () => informer.stop() };
+  return {
+    synced: synced$,
+    isSynced: () => synced,
+    stop: async () => {
+      stopped = true;
+      await informer.stop();
+    },
+  };
 }

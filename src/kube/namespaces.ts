@@ -12,13 +12,17 @@ export interface NamespaceLabels {
 export function watchNamespaceLabels(kc: KubeConfig, log: Logger): NamespaceLabels {
   const api = kc.makeApiClient(CoreV1Api);
   const informer = makeInformer<V1Namespace>(kc, "/api/v1/namespaces", () => api.listNamespace());
+  let stopped = false;
   informer.on("error", (err) => {
+    if (stopped) return;
     log.warn({ err: String(err) }, "namespace watch failed; retrying in 3s");
-    setTimeout(() => void informer.start().catch(() => undefined), 3000);
+    setTimeout(() => {
+      if (!stopped) void informer.start().catch(() => undefined);
+    }, 3000).unref();
   });
   let synced = false;
   void (async () => {
-    for (;;) {
+    while (!stopped) {
       try {
         await informer.start();
         synced = true;
@@ -32,6 +36,9 @@ export function watchNamespaceLabels(kc: KubeConfig, log: Logger): NamespaceLabe
   return {
     labels: (namespace) => informer.get(namespace)?.metadata?.labels,
     isSynced: () => synced,
-    stop: () => informer.stop(),
+    stop: async () => {
+      stopped = true;
+      await informer.stop();
+    },
   };
 }

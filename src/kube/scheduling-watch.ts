@@ -41,14 +41,18 @@ export function watchSchedulingState(kc: KubeConfig, h: SchedulingWatchHandlers,
   pods.on("update", onPod);
   pods.on("delete", (p) => p.metadata?.uid && h.deletePod(p.metadata.uid));
   let synced = false;
+  let stopped = false;
   const restartOnError = (name: string, informer: { start(): Promise<void> }) => (err: unknown) => {
+    if (stopped) return;
     log.warn({ err: String(err), informer: name }, "watch failed; retrying in 3s");
-    setTimeout(() => void informer.start().catch(() => undefined), 3000);
+    setTimeout(() => {
+      if (!stopped) void informer.start().catch(() => undefined);
+    }, 3000).unref();
   };
   nodes.on("error", restartOnError("nodes", nodes));
   pods.on("error", restartOnError("pods", pods));
   const start = async (name: string, informer: { start(): Promise<void> }) => {
-    for (;;) {
+    while (!stopped) {
       try {
         await informer.start();
         return;
@@ -65,6 +69,7 @@ export function watchSchedulingState(kc: KubeConfig, h: SchedulingWatchHandlers,
     synced: syncedP,
     isSynced: () => synced,
     stop: async () => {
+      stopped = true;
       await nodes.stop();
       await pods.stop();
     },

@@ -255,7 +255,8 @@ describe("policy changes in the ConfigMap", () => {
 
 describe("when topofit is down", () => {
   it("failurePolicy Ignore admits GPU pods unmutated; Fail rejects them with the webhook's name", async () => {
-    await topofit.stop();
+    // SIGTERM ends topofit by itself (watches stopped, server closed): exit code 0, not the SIGKILL fallback.
+    expect(await topofit.process.stop(5_000)).toEqual({ code: 0, signal: null });
     const pod = await createPod(gpuPod("ml-serve", { labels: { "topofit.io/workload": "inference" } }));
     expect(pod.metadata?.annotations?.["topofit.io/rule"]).toBeUndefined();
     expect(pod.spec?.priorityClassName).toBeUndefined();
