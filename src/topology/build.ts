@@ -29,6 +29,22 @@ export interface BuiltNodeTopology {
 /** Fills links[i][i], which nothing reads. */
 const SELF_LINK: Link = Object.freeze({ kind: "SameBoard", nvlinks: 0, bandwidthGBps: 0 });
 
+/**
+ * Links are immutable and few distinct ones exist (a handful of kinds and
+ * bandwidths), so every node shares one object per distinct link: a fleet of
+ * 10,000 8-GPU nodes holds a few dozen Link objects instead of 640,000.
+ */
+const LINKS = new Map<string, Link>();
+function internLink(kind: Link["kind"], nvlinks: number, bandwidthGBps: number): Link {
+  const key = `${kind}|${nvlinks}|${bandwidthGBps}`;
+  let link = LINKS.get(key);
+  if (link === undefined) {
+    link = Object.freeze({ kind, nvlinks, bandwidthGBps });
+    if (LINKS.size < 10_000) LINKS.set(key, link);
+  }
+  return link;
+}
+
 /** The link class assumed between GPUs when nothing says how they are connected. */
 export const ASSUMED_LINK: LinkCode = { kind: "PIX", nvlinks: 0 };
 
@@ -56,7 +72,7 @@ export function assembleTopology(parts: TopologyParts): GpuNodeTopology {
         linkBandwidth(code.kind, code.nvlinks, parts.gpus[i]!.product, parts.nvlinkGBps),
         linkBandwidth(code.kind, code.nvlinks, parts.gpus[j]!.product, parts.nvlinkGBps),
       );
-      const link: Link = Object.freeze({ kind: code.kind, nvlinks: code.kind === "NVLink" ? code.nvlinks : 0, bandwidthGBps: bw });
+      const link = internLink(code.kind, code.kind === "NVLink" ? code.nvlinks : 0, bw);
       links[i]![j] = link;
       links[j]![i] = link;
     }

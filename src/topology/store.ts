@@ -64,6 +64,7 @@ interface NodeEntry {
   readonly node: GpuNode;
   /** What the node was built from, to rebuild it when the profiles change. */
   readonly source: NodeWire;
+  readonly resourceVersion?: string;
 }
 
 export class TopologyStore {
@@ -96,14 +97,20 @@ export class TopologyStore {
   upsertNode(wire: NodeWire): GpuNode | undefined {
     const name = wire.metadata?.name;
     if (!name) return undefined;
+    // The same resourceVersion is the same object: skip the fingerprint (full-Nodes requests resend every node).
+    const rv = wire.metadata?.resourceVersion;
+    const known = this.#nodes.get(name);
+    if (rv !== undefined && rv !== "" && known?.resourceVersion === rv) return known.node;
     const labels = wire.metadata?.labels ?? {};
     const topologyAnnotation = wire.metadata?.annotations?.[GPU_TOPOLOGY_ANNOTATION];
     const annotations: Record<string, string> = topologyAnnotation !== undefined ? { [GPU_TOPOLOGY_ANNOTATION]: topologyAnnotation } : {};
     const resource = this.#opts.gpuResource();
     const allocatable = Math.max(0, Math.floor(parseQuantity(wire.status?.allocatable?.[resource] ?? "0")) || 0);
     const fingerprint = JSON.stringify([labels, topologyAnnotation ?? "", allocatable, resource]);
-    const existing = this.#nodes.get(name);
-    if (existing?.fingerprint === fingerprint) return existing.node;
+    if (known?.fingerprint === fingerprint) {
+      if (rv !== undefined) this.#nodes.set(name, { ...known, ...(rv !== "" ? { resourceVersion: rv } : {}) });
+      return known.node;
+    }
     const built = buildNodeTopology({
       labels,
       annotations,
@@ -123,7 +130,7 @@ export class TopologyStore {
     };
     // Keep only what a rebuild needs, not the whole Node object.
     const source: NodeWire = { metadata: { name, labels, annotations }, status: { allocatable: { [resource]: String(allocatable) } } };
-    this.#nodes.set(name, { fingerprint, node, source });
+    this.#nodes.set(name, { fingerprint, node, source, ...(rv ? { resourceVersion: rv } : {}) });
     this.#invalidate(name);
     return node;
   }

@@ -106,7 +106,7 @@ describe("the scheduler", () => {
     const expected = buildSchedulerConfiguration({
       schedulerName: "topofit-scheduler",
       leaderElect: true,
-      extenders: [{ urlPrefix: "https://127.0.0.1:8443", weight: 5, httpTimeout: "3s", tlsConfig: { caFile: "/etc/topofit/tls/ca.crt" } }],
+      extenders: [{ urlPrefix: "https://127.0.0.1:8443", weight: 20, httpTimeout: "3s", tlsConfig: { caFile: "/etc/topofit/tls/ca.crt" } }],
     });
     expected.leaderElection = { leaderElect: true, resourceName: "topofit-scheduler", resourceNamespace: "topofit-system" };
     expect(config).toEqual(expected);

@@ -40,11 +40,19 @@ describe("TopologyStore: nodes", () => {
     ["the allocatable GPU count changes", (b) => b.allocatable(7)],
   ])("rebuilds a node when %s", (_name, change) => {
     const store = topologyStore();
-    const first = store.upsertNode(h100().build());
+    const first = store.upsertNode(h100().resourceVersion("200").build());
     const state = store.state("dgx-01");
-    const again = store.upsertNode(change(h100()).build());
+    // Any change to a Node gives it a new resourceVersion.
+    const again = store.upsertNode(change(h100()).resourceVersion("201").build());
     expect(again).not.toBe(first);
     expect(store.state("dgx-01")).not.toBe(state);
+  });
+
+  it("trusts an unchanged resourceVersion: the same object is not looked at again", () => {
+    const store = topologyStore();
+    const first = store.upsertNode(h100().resourceVersion("300").build());
+    expect(store.upsertNode(h100().resourceVersion("300").labels({ "topofit.io/cost-class": "spot" }).build())).toBe(first);
+    expect(store.upsertNode(h100().resourceVersion("301").labels({ "topofit.io/cost-class": "spot" }).build())).not.toBe(first);
   });
 
   it("ignores a Node object without a name", () => {
