@@ -37,7 +37,7 @@ import { getFreePort, startControlPlane, type ControlPlane } from "./cluster/con
 import { createGpuNode } from "./cluster/nodes.js";
 import { Watchdog } from "./cluster/processes.js";
 import { DEFAULT_SCHEDULER_NAME } from "./cluster/scheduler-config.js";
-import { startTopofit, type TopofitProcess } from "./cluster/topofit.js";
+import { startTopofit, type TopofitProcess, httpsPostJson } from "./cluster/topofit.js";
 import { waitFor } from "./cluster/wait.js";
 import { webhookConfiguration } from "./cluster/webhook-config.js";
 
@@ -322,27 +322,6 @@ function printTable(rows: readonly Row[]): void {
 
 // ---------------------------------------------------------------------------
 
-function httpsPostJson(url: string, caPem: string, body: unknown): Promise<unknown> {
-  const text = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", ca: caPem, timeout: 5_000, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text) } }, (res) => {
-      let data = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (data += c));
-      res.on("end", () => {
-        if (res.statusCode !== 200) return reject(new Error(`POST ${url}: HTTP ${res.statusCode}: ${data.slice(0, 300)}`));
-        try {
-          resolve(JSON.parse(data));
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`POST ${url} timed out`)));
-    req.on("error", reject);
-    req.end(text);
-  });
-}
 
 /**
  * Waits until topofit's informers and DCGM scrape have caught up with the

@@ -25,7 +25,7 @@ import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node"
 import { getFreePort, startControlPlane, type ControlPlane } from "../cluster/control-plane.js";
 import { createGpuNode } from "../cluster/nodes.js";
 import { GPU_RESOURCE_NAME } from "../cluster/scheduler-config.js";
-import { startTopofit, type TopofitProcess } from "../cluster/topofit.js";
+import { startTopofit, type TopofitProcess, httpsPostJson } from "../cluster/topofit.js";
 import { waitFor } from "../cluster/wait.js";
 
 const PODS = positiveInt("BENCH_PODS", 200);
@@ -130,27 +130,6 @@ function benchPod(batch: string, i: number, schedulerName: string): V1Pod {
 // ---------------------------------------------------------------------------
 // topofit: its view of the fleet, and its own request timings
 
-function postJson(url: string, caPem: string, body: unknown): Promise<unknown> {
-  const text = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", ca: caPem, timeout: 5_000, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text) } }, (res) => {
-      let data = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (data += c));
-      res.on("end", () => {
-        if (res.statusCode !== 200) return reject(new Error(`POST ${url}: HTTP ${res.statusCode}: ${data.slice(0, 300)}`));
-        try {
-          resolve(JSON.parse(data));
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`POST ${url} timed out`)));
-    req.on("error", reject);
-    req.end(text);
-  });
-}
 
 /**
  * Waits until topofit knows every node and sees all of them idle: a pod
@@ -165,7 +144,7 @@ async function waitForIdleFleet(topofit: TopofitProcess, caPem: string): Promise
       const problems: string[] = [];
       for (const size of [...new Set(nodes.map((n) => n.gpus))]) {
         const names = nodes.filter((n) => n.gpus === size).map((n) => n.name);
-        const reply = (await postJson(`${topofit.url}/filter`, caPem, {
+        const reply = (await httpsPostJson(`${topofit.url}/filter`, caPem, {
           Pod: {
             metadata: { name: "bench-idle-probe", namespace: "default", uid: "bench-idle-probe", annotations: { "topofit.io/placement": '{"gpuLinks":"Any","numa":"Any","strategy":"BinPack"}' } },
             spec: { containers: [{ name: "c", resources: { limits: { [GPU_RESOURCE_NAME]: String(size) } } }] },

@@ -23,6 +23,10 @@ await app.listen({ host: "127.0.0.1", port: 0 });
 const addr = app.server.address();
 process.send?.({ port: typeof addr === "object" && addr ? addr.port : 0 });
 process.on("message", (m: unknown) => {
+  if (m === "cpu") {
+    process.send?.({ cpu: process.cpuUsage() });
+    return;
+  }
   if (m === "memory") {
     globalThis.gc?.();
     process.send?.({ memory: process.memoryUsage() });

@@ -51,8 +51,24 @@ function serverMemory(): Promise<NodeJS.MemoryUsage> {
   });
 }
 
+function serverCpu(): Promise<NodeJS.CpuUsage> {
+  return new Promise((resolve) => {
+    const onMsg = (m: unknown) => {
+      const cpu = (m as { cpu?: NodeJS.CpuUsage }).cpu;
+      if (cpu) {
+        server.off("message", onMsg);
+        resolve(cpu);
+      }
+    };
+    server.on("message", onMsg);
+    server.send("cpu");
+  });
+}
+
 interface PhaseResult {
   path: string;
+  /** Server CPU time (user + system) per answered request, µs. */
+  cpuUs: number;
   requests: number;
   errors: number;
   rps: number;
@@ -88,6 +104,7 @@ async function phase(path: string, durationS: number, offeredRate?: number): Pro
       });
       req.end(body);
     });
+  const cpuBefore = await serverCpu();
   const started = performance.now();
   if (offeredRate === undefined) {
     const worker = async () => {
@@ -109,14 +126,16 @@ async function phase(path: string, durationS: number, offeredRate?: number): Pro
     await Promise.all(inflight);
   }
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage !== undefined ? await serverCpu() : cpuBefore;
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN;
-  return { path, requests: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99) };
+  const cpuUs = (cpu.user - cpuBefore.user + cpu.system - cpuBefore.system) / Math.max(1, latencies.length);
+  return { path, cpuUs, requests: latencies.length, errors, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99) };
 }
 
 const fmt = (r: PhaseResult) =>
-  `${r.path.padEnd(8)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(3)} ms   p99 ${r.p99.toFixed(3)} ms   (${r.requests} ok, ${r.errors} errors)`;
+  `${r.path.padEnd(8)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(3)} ms   p99 ${r.p99.toFixed(3)} ms   server CPU ${r.cpuUs.toFixed(0)} µs/req   (${r.requests} ok, ${r.errors} errors)`;
 
 console.log(`bench:webhook: ${connections} connections over TLS, ${seconds}s per phase, ${rounds} rounds, Node ${process.version}`);
 await phase("/noop", 2); // warm-up: JIT, TLS sessions
@@ -146,6 +165,12 @@ const n = best(noop);
 const m = best(mutate);
 console.log("");
 console.log(`throughput /mutate : /noop = ${(m.rps / n.rps).toFixed(2)}  (best rounds: ${m.rps.toFixed(0)} / ${n.rps.toFixed(0)} req/s; goal >= 0.70)`);
+const cpuN = median(noop.map((r) => r.cpuUs));
+const cpuM = median(mutate.map((r) => r.cpuUs));
+console.log(
+  `server CPU per request: /noop ${cpuN.toFixed(0)} µs, /mutate ${cpuM.toFixed(0)} µs: capacity ratio ${(cpuN / cpuM).toFixed(2)} ` +
+    "(the load generator shares this 2-core machine and saturates first on /noop, so CPU per request is the fairer ratio)",
+);
 console.log(
   `latency at ${rate} req/s: /mutate p50 ${median(mutateRate.map((r) => r.p50)).toFixed(3)} ms, p99 ${median(mutateRate.map((r) => r.p99)).toFixed(3)} ms (goal < 2 ms); ` +
     `/noop p50 ${median(noopRate.map((r) => r.p50)).toFixed(3)} ms, p99 ${median(noopRate.map((r) => r.p99)).toFixed(3)} ms`,

@@ -43,6 +43,30 @@ export function httpsGet(url: string, caPem: string): Promise<{ status: number; 
   });
 }
 
+/** POSTs JSON over TLS (trusting `caPem`) and parses the JSON answer; a non-200 answer is an error. */
+export function httpsPostJson(url: string, caPem: string, body: unknown): Promise<unknown> {
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(text) };
+    const req = request(url, { method: "POST", ca: caPem, timeout: 5_000, headers }, (res) => {
+      let data = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (data += c));
+      res.on("end", () => {
+        if (res.statusCode !== 200) return reject(new Error(`POST ${url}: HTTP ${res.statusCode}: ${data.slice(0, 300)}`));
+        try {
+          resolve(JSON.parse(data));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`POST ${url} timed out`)));
+    req.on("error", reject);
+    req.end(text);
+  });
+}
+
 /** Starts `topofit serve` with a serving certificate from the cluster CA and the admin kubeconfig; waits for /readyz. */
 export async function startTopofit(cp: ControlPlane, options: StartTopofitOptions = {}): Promise<TopofitProcess> {
   if (!existsSync(TOPOFIT_MAIN)) {

@@ -8,6 +8,7 @@ import type { TopologyStore } from "../../src/topology/store.js";
 import { buildTestApp } from "../builders/app.js";
 import { topologyStore } from "../builders/extender.js";
 import { extenderFixture, extenderFixtureNodes, type ExtenderFixture } from "../fixtures/load.js";
+import { metricSample as sample } from "../builders/metrics.js";
 
 const ANY: Placement = { gpuLinks: "Any", numa: "Any", strategy: "BinPack" };
 
@@ -22,16 +23,6 @@ function post(t: ReturnType<typeof buildTestApp>, url: "/filter" | "/prioritize"
   return t.app.inject({ method: "POST", url, headers: { "content-type": contentType }, payload: typeof body === "string" ? body : JSON.stringify(body) });
 }
 
-/** The value of the sample of `name` whose labels include `labels`, from Prometheus text exposition. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split("\n")) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 const TRAINING_FAILED = { "dgx-h100-02": "needs 4 GPUs; 2 free and healthy" };
 const TRAINING_UNRESOLVABLE = {
