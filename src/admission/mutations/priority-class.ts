@@ -18,7 +18,8 @@ export function injectPriorityClass(pod: PodWire, rule: Rule): readonly string[]
     return [`priorityClassName: kept the pod's ${have} (policy: ${want}, mode IfAbsent)`];
   }
   spec.priorityClassName = want;
-  delete spec.priority;
-  delete spec.preemptionPolicy;
+  // Assigning undefined (not delete) keeps the object's shape fast; the diff and JSON drop the keys all the same.
+  if (spec.priority !== undefined) spec.priority = undefined;
+  if (spec.preemptionPolicy !== undefined) spec.preemptionPolicy = undefined;
   return [];
 }
