@@ -5,7 +5,7 @@
 //
 // Starts a local control plane (no kubelets: pods get bound, never run) with
 // two schedulers, default-scheduler and topofit-scheduler (topofit as its
-// extender, weight 5), then topofit itself (webhook + extender) fed by a fake
+// extender, weight 20, as shipped), then topofit itself (webhook + extender) fed by a fake
 // dcgm-exporter that reports XID 79 on one GPU of one node. It installs the
 // README's example policy in topofit-system/topofit-policy (with the inference
 // rule also routed to topofit-scheduler), builds a small fleet with some GPUs
@@ -372,7 +372,7 @@ async function main(): Promise<void> {
     schedulers: [
       { name: DEFAULT_SCHEDULER_NAME },
       // schedule_one=10: every node's extender score and total per attempt, for the table.
-      { name: TOPOFIT_SCHEDULER, extenders: [{ urlPrefix: topofitUrl, weight: 5, httpTimeout: "3s" }], extraArgs: ["--vmodule=schedule_one=10"] },
+      { name: TOPOFIT_SCHEDULER, extenders: [{ urlPrefix: topofitUrl, weight: 20, httpTimeout: "3s" }], extraArgs: ["--vmodule=schedule_one=10"] },
     ],
     readyTimeoutMs: 60_000,
     ...(flags.verbose ? { log: say } : {}),

@@ -119,7 +119,11 @@ describe("POST /mutate", () => {
 describe("POST /mutate with captures from a real apiserver", () => {
   const captures = capturedAdmissionFixtures();
 
-  it.skipIf(captures.length === 0).each(captures.map((c) => [c.name, c.review] as const))(
+  it("has the captures (test/fixtures/admission/captured, written by hack/capture-admission.ts)", () => {
+    expect(captures.map((c) => c.name)).toEqual(["cpu-pod.json", "dry-run-pod.json", "inference-deployment-pod.json", "job-pod.json", "training-pod.json"]);
+  });
+
+  it.each(captures.map((c) => [c.name, c.review] as const))(
     "%s: is answered with the uid echoed, and a patch that applies and settles",
     async (_name, req) => {
       const first = await mutate(req);
