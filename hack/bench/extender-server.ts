@@ -6,7 +6,8 @@ import { generateSelfSigned } from "../../src/server/tls.js";
 import { PolicyStore } from "../../src/policy/store.js";
 import { EMBEDDED_POLICY_YAML } from "../../src/policy/embedded.js";
 import { createMetrics } from "../../src/telemetry/metrics.js";
-import { bufferedStdout, createLogger } from "../../src/telemetry/logger.js";
+import { pino } from "pino";
+import { createLogger } from "../../src/telemetry/logger.js";
 import { TopologyStore } from "../../src/topology/store.js";
 import { dcgmView, makeFleet, occupyFleet } from "./fleet.js";
 
@@ -14,7 +15,7 @@ const size = Number(process.argv[2] ?? 1000);
 const before = process.memoryUsage();
 const policies = new PolicyStore();
 policies.apply(EMBEDDED_POLICY_YAML, "embedded");
-const log = createLogger({ level: "info", destination: bufferedStdout(1000, "/dev/null") });
+const log = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
 const store = new TopologyStore({ log, gpuResource: () => "nvidia.com/gpu" });
 const fleet = makeFleet(size);
 const pods = occupyFleet(fleet, 0.5);

@@ -6,13 +6,14 @@ import { generateSelfSigned } from "../../src/server/tls.js";
 import { PolicyStore } from "../../src/policy/store.js";
 import { EMBEDDED_POLICY_YAML } from "../../src/policy/embedded.js";
 import { createMetrics } from "../../src/telemetry/metrics.js";
-import { bufferedStdout, createLogger } from "../../src/telemetry/logger.js";
+import { pino } from "pino";
+import { createLogger } from "../../src/telemetry/logger.js";
 
 const store = new PolicyStore();
 store.apply(EMBEDDED_POLICY_YAML, "embedded");
 const tls = await generateSelfSigned(["127.0.0.1"]);
-// Log as `topofit serve` does (info, JSON, buffered writes), to /dev/null.
-const log = createLogger({ level: "info", destination: bufferedStdout(1000, "/dev/null") });
+// Log as `topofit serve` does (info, JSON, synchronous writes as to stdout), to /dev/null.
+const log = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
 const app = buildApp({ log, metrics: createMetrics(), currentPolicy: () => store.current(), https: tls });
 app.post("/noop", async (request) => {
   const uid = (request.body as { request?: { uid?: string } }).request?.uid ?? "";

@@ -21,7 +21,7 @@ import { PolicyStore, type ReloadOutcome } from "../policy/store.js";
 import { buildApp } from "../server/app.js";
 import type { ReadinessCheck } from "../server/health.js";
 import { generateSelfSigned, readTlsFiles, watchTlsFiles, type TlsMaterial } from "../server/tls.js";
-import { bufferedStdout, createLogger, type Logger } from "../telemetry/logger.js";
+import { createLogger, type Logger } from "../telemetry/logger.js";
 import { createMetrics, type Metrics } from "../telemetry/metrics.js";
 
 const COMPONENT = "topofit";
@@ -141,7 +141,7 @@ function startExtender(
 }
 
 export async function runServe(settings: ServeSettings, version: string): Promise<void> {
-  const log = createLogger({ level: settings.logLevel, destination: bufferedStdout() });
+  const log = createLogger({ level: settings.logLevel });
   const metrics = createMetrics();
   const store = new PolicyStore();
   const cluster = loadKubeConfig({
