@@ -67,17 +67,26 @@ export function httpsPostJson(url: string, caPem: string, body: unknown): Promis
   });
 }
 
-/** Starts `topofit serve` with a serving certificate from the cluster CA and the admin kubeconfig; waits for /readyz. */
-export async function startTopofit(cp: ControlPlane, options: StartTopofitOptions = {}): Promise<TopofitProcess> {
+export interface LaunchTopofitOptions {
+  readonly name: string;
+  readonly kubeconfigPath: string;
+  readonly certPath: string;
+  readonly keyPath: string;
+  /** CA that signed the serving certificate, to check /readyz against. */
+  readonly caPem: string;
+  readonly logPath: string;
+  readonly port?: number;
+  readonly args?: readonly string[];
+}
+
+/** Runs `node dist/main.js serve` with these credentials and certificate; waits for /readyz (stops it and throws with its log otherwise). */
+export async function launchTopofit(o: LaunchTopofitOptions): Promise<TopofitProcess> {
   if (!existsSync(TOPOFIT_MAIN)) {
     throw new Error(`${TOPOFIT_MAIN} does not exist: run \`npm run build\` first (npm test does it)`);
   }
-  const port = options.port ?? (await getFreePort());
-  const name = options.name ?? "topofit";
-  const cert = await cp.issueServingCert(["127.0.0.1", "localhost"], `${name}-serving`);
-  const logPath = path.join(cp.dataDir, `${name}.log`);
+  const port = o.port ?? (await getFreePort());
   const proc = ManagedProcess.start({
-    name,
+    name: o.name,
     command: process.execPath,
     args: [
       TOPOFIT_MAIN,
@@ -85,30 +94,46 @@ export async function startTopofit(cp: ControlPlane, options: StartTopofitOption
       "--listen",
       `127.0.0.1:${port}`,
       "--kubeconfig",
-      cp.kubeconfigPath,
+      o.kubeconfigPath,
       "--tls-cert-file",
-      cert.certPath,
+      o.certPath,
       "--tls-key-file",
-      cert.keyPath,
+      o.keyPath,
       "--log-level",
       "debug",
-      ...(options.args ?? []),
+      ...(o.args ?? []),
     ],
-    logPath,
+    logPath: o.logPath,
   });
   const url = `https://127.0.0.1:${port}`;
-  const get = (pathname: string) => httpsGet(`${url}${pathname}`, cp.caPem);
+  const get = (pathname: string) => httpsGet(`${url}${pathname}`, o.caPem);
   try {
     await waitFor(
       async () => {
-        if (!proc.running) throw new Error(`topofit ${proc.describeExit()}:\n${proc.tail(30)}`);
+        if (!proc.running) throw new Error(`${o.name} ${proc.describeExit()}:\n${proc.tail(30)}`);
         return (await get("/readyz")).status === 200;
       },
-      { what: `topofit at ${url} to be ready`, timeoutMs: 30_000, intervalMs: 200 },
+      { what: `${o.name} at ${url} to be ready`, timeoutMs: 30_000, intervalMs: 200 },
     );
   } catch (err) {
     await proc.stop();
-    throw new Error(`${(err as Error).message}\n--- ${logPath} ---\n${proc.tail(40)}`);
+    throw new Error(`${(err as Error).message}\n--- ${o.logPath} ---\n${proc.tail(40)}`);
   }
-  return { url, port, caPem: cp.caPem, logPath, process: proc, get, stop: async () => void (await proc.stop()) };
+  return { url, port, caPem: o.caPem, logPath: o.logPath, process: proc, get, stop: async () => void (await proc.stop()) };
+}
+
+/** Starts `topofit serve` with a serving certificate from the cluster CA and the admin kubeconfig; waits for /readyz. */
+export async function startTopofit(cp: ControlPlane, options: StartTopofitOptions = {}): Promise<TopofitProcess> {
+  const name = options.name ?? "topofit";
+  const cert = await cp.issueServingCert(["127.0.0.1", "localhost"], `${name}-serving`);
+  return launchTopofit({
+    name,
+    kubeconfigPath: cp.kubeconfigPath,
+    certPath: cert.certPath,
+    keyPath: cert.keyPath,
+    caPem: cp.caPem,
+    logPath: path.join(cp.dataDir, `${name}.log`),
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.args ? { args: options.args } : {}),
+  });
 }

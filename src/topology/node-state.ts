@@ -7,17 +7,7 @@ import { chooseGpuSet, residualQuality, type GpuSetChoice, type GpuSetConstraint
 
 export type DcgmFreshness = "fresh" | "stale" | "unknown";
 
-export interface NodeState {
-  readonly node: GpuNode;
-  /** Increases on every change of anything below. */
-  readonly version: number;
-  /** busy[i]: GPU i runs (or is reserved for) a pod. */
-  readonly busy: readonly boolean[];
-  /** conditions[i]: DCGM's view of GPU i, when fresh. */
-  readonly conditions: readonly (GpuCondition | undefined)[];
-  readonly dcgm: DcgmFreshness;
-  /** GPU indices by pod ("namespace/name"), observed (DCGM) or predicted. */
-  readonly assignments: ReadonlyMap<string, readonly number[]>;
+export interface NodeState extends Omit<NodeStateInput, "load"> {
   /** GPUs free and healthy. */
   readonly usable: readonly boolean[];
   readonly usableCount: number;
@@ -37,10 +27,14 @@ export interface NodeState {
 
 export interface NodeStateInput {
   readonly node: GpuNode;
+  /** Increases on every change of anything below. */
   readonly version: number;
+  /** busy[i]: GPU i runs (or is reserved for) a pod. */
   readonly busy: readonly boolean[];
+  /** conditions[i]: DCGM's view of GPU i, when fresh. */
   readonly conditions: readonly (GpuCondition | undefined)[];
   readonly dcgm: DcgmFreshness;
+  /** GPU indices by pod ("namespace/name"), observed (DCGM) or predicted. */
   readonly assignments: ReadonlyMap<string, readonly number[]>;
   /** Live load lookup; when absent, the conditions' utilisation at build time. */
   readonly load?: () => number | undefined;

@@ -3,7 +3,7 @@
 // managedResources nvidia.com/gpu), and the pods' placements come from the
 // webhook's annotations. GPUs are made busy by pods bound directly to nodes.
 import { readFileSync } from "node:fs";
-import { AdmissionregistrationV1Api, CoreV1Api, type CoreV1Event, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startControlPlane, type ControlPlane } from "../../hack/cluster/control-plane.js";
 import { createGpuNode } from "../../hack/cluster/nodes.js";
@@ -13,7 +13,7 @@ import { webhookConfiguration } from "../../hack/cluster/webhook-config.js";
 import { encodeTopologyAnnotation, GPU_TOPOLOGY_ANNOTATION } from "../../src/topology/annotation.js";
 import { fakeNvidiaSmi } from "../builders/fake-nvidia-smi.js";
 import { ManagedProcess } from "../../hack/cluster/processes.js";
-import { TOPOFIT_MAIN } from "../../hack/cluster/topofit.js";
+import { httpsPostJson, TOPOFIT_MAIN } from "../../hack/cluster/topofit.js";
 import path from "node:path";
 import { startFakeDcgmExporter, type FakeDcgmExporter } from "../builders/fake-dcgm-exporter.js";
 
@@ -204,7 +204,19 @@ describe("placement by the real kube-scheduler with topofit as extender", () => 
     }
     const node = await core.readNode({ name: "agent-dgx" });
     expect(node.metadata?.annotations?.[GPU_TOPOLOGY_ANNOTATION]).toContain('"NV18"');
-    // The scheduler retries the pending pod once the node changes; now the node qualifies.
+    // kube-scheduler retries the pending pod on the node's update event, which can arrive before
+    // topofit's own node informer has the new annotation (then the retry is refused again and the
+    // pod waits for the next event). Once topofit's filter accepts the node, a later node update,
+    // as any label change or heartbeat brings in a cluster, places the pod.
+    const probe = { Pod: first, Nodes: null, NodeNames: ["agent-dgx"] };
+    await waitFor(
+      async () => ((await httpsPostJson(`${topofit.url}/filter`, cp.caPem, probe)) as { NodeNames: string[] }).NodeNames.includes("agent-dgx"),
+      { what: "topofit to see the published topology", timeoutMs: 15_000 },
+    );
+    await core.patchNode(
+      { name: "agent-dgx", body: { metadata: { labels: { "e2e.topofit.io/touched": "1" } } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
     expect(await boundNode(first.metadata!.name!)).toBe("agent-dgx");
   });
 });

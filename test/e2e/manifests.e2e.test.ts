@@ -46,7 +46,7 @@ import { repoRoot } from "../../hack/cluster/binaries.js";
 import { getFreePort, startControlPlane, type ControlPlane } from "../../hack/cluster/control-plane.js";
 import { createGpuNode } from "../../hack/cluster/nodes.js";
 import { ManagedProcess } from "../../hack/cluster/processes.js";
-import { httpsGet, TOPOFIT_MAIN } from "../../hack/cluster/topofit.js";
+import { httpsGet, launchTopofit, TOPOFIT_MAIN } from "../../hack/cluster/topofit.js";
 import { waitFor } from "../../hack/cluster/wait.js";
 import { GPU_TOPOLOGY_ANNOTATION } from "../../src/topology/annotation.js";
 import { fakeNvidiaSmi } from "../builders/fake-nvidia-smi.js";
@@ -147,40 +147,17 @@ function describeAttrs(a: V1ResourceAttributes): string {
 
 /** Starts `topofit serve` with the given kubeconfig and the certificate from hack/gen-certs.sh; waits for /readyz. */
 async function startServe(name: string, kubeconfigPath: string, extraArgs: string[] = []): Promise<{ url: string; port: number; proc: ManagedProcess }> {
-  const port = await getFreePort();
-  const proc = ManagedProcess.start({
+  const t = await launchTopofit({
     name,
-    command: process.execPath,
-    args: [
-      TOPOFIT_MAIN,
-      "serve",
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--kubeconfig",
-      kubeconfigPath,
-      "--tls-cert-file",
-      path.join(certDir, "tls.crt"),
-      "--tls-key-file",
-      path.join(certDir, "tls.key"),
-      "--log-level",
-      "debug",
-      ...extraArgs,
-    ],
+    kubeconfigPath,
+    certPath: path.join(certDir, "tls.crt"),
+    keyPath: path.join(certDir, "tls.key"),
+    caPem: readFileSync(path.join(certDir, "ca.crt"), "utf8"),
     logPath: path.join(work, `${name}.log`),
+    args: extraArgs,
   });
-  processes.push(proc);
-  const url = `https://127.0.0.1:${port}`;
-  const ca = readFileSync(path.join(certDir, "ca.crt"), "utf8");
-  await waitFor(
-    async () => {
-      if (!proc.running) throw new Error(`${name} ${proc.describeExit()}:\n${proc.tail(30)}`);
-      return (await httpsGet(`${url}/readyz`, ca)).status === 200;
-    },
-    { what: `${name} to be ready`, timeoutMs: 30_000, intervalMs: 200 },
-  ).catch((err: unknown) => {
-    throw new Error(`${(err as Error).message}\n--- ${name} log ---\n${proc.tail(40)}`);
-  });
-  return { url, port, proc };
+  processes.push(t.process);
+  return { url: t.url, port: t.port, proc: t.process };
 }
 
 function logLines(proc: ManagedProcess): string[] {
