@@ -7,7 +7,9 @@ import { loadKubeConfig } from "../kube/client.js";
 import { watchConfigMap, type ConfigMapWatch } from "../kube/configmap-watch.js";
 import { watchNamespaceLabels, type NamespaceLabels } from "../kube/namespaces.js";
 import { watchSchedulingState } from "../kube/scheduling-watch.js";
-import { countPodGpus } from "../admission/gpu-request.js";
+import { watchDra } from "../kube/dra-watch.js";
+import { DraStore } from "../topology/dra-store.js";
+import { DEFAULT_GPU_DEVICE_CLASSES, DEFAULT_GPU_DRIVERS } from "../topology/dra.js";
 import { podIntent } from "../extender/intent.js";
 import { TopologyStore } from "../topology/store.js";
 import { BUILTIN_PROFILES } from "../topology/profiles.js";
@@ -69,7 +71,9 @@ function startExtender(
 ): TopologyStore {
   const dcgmViews = new DcgmViewBuilder();
   let dcgm: DcgmStore | undefined;
+  const dra = new DraStore({ gpuDrivers: () => DEFAULT_GPU_DRIVERS, gpuDeviceClasses: () => DEFAULT_GPU_DEVICE_CLASSES });
   const topology = new TopologyStore({
+    claimGpus: (pod) => dra.claimGpus(pod),
     log,
     gpuResource: () => store.current()?.policy.gpuResources[0] ?? "nvidia.com/gpu",
     profiles: () => [...(store.current()?.policy.topologyProfiles ?? []), ...BUILTIN_PROFILES],
@@ -117,8 +121,9 @@ function startExtender(
         deleteNode: (name) => topology.deleteNode(name),
         upsertPod: (pod, uid) => {
           const policy = store.current()?.policy;
-          if (!policy || countPodGpus(pod, policy.gpuResourceSet) === 0) return;
-          const intent = podIntent(pod, policy, policy.scoring.groupLabels);
+          if (!policy) return;
+          const intent = podIntent(pod, policy, policy.scoring.groupLabels, topology.claimGpus);
+          if (intent.gpus === 0) return;
           const spec = pod.spec as { nodeName?: string } | undefined;
           topology.upsertPod({
             uid,
@@ -135,6 +140,23 @@ function startExtender(
     );
     readiness.push({ name: "node-and-pod-cache", check: () => (watch.isSynced() ? undefined : "nodes and pods have not been listed yet") });
     stops.push(() => watch.stop());
+    // DRA: the devices ResourceSlices publish and the claims holding them. Not part of readiness: a
+    // cluster without resource.k8s.io/v1 still places device-plugin GPUs.
+    dra.onNodeChange((node) => topology.setDra(node, dra.view(node)));
+    dra.onAllocation((a) => {
+      for (const uid of a.podUids) topology.settleDraAllocation(uid, a.node, a.devices);
+    });
+    const draWatch = watchDra(
+      kc,
+      {
+        upsertSlice: (s) => dra.upsertSlice(s),
+        deleteSlice: (name) => dra.deleteSlice(name),
+        upsertClaim: (c) => dra.upsertClaim(c),
+        deleteClaim: (key) => dra.deleteClaim(key),
+      },
+      log,
+    );
+    stops.push(() => draWatch.stop());
   }
 
   return topology;

@@ -1,9 +1,9 @@
 // One verdict per node: can the pod's GPUs be placed there, under the
 // placement's hard constraints? Pure; reads memoised NodeState answers.
 import type { Placement } from "../policy/model.js";
-import type { GpuSetChoice, GpuSetConstraints, NodeState } from "../topology/node-state.js";
+import type { DraPlacement, GpuSetChoice, GpuSetConstraints, NodeState } from "../topology/node-state.js";
 import type { PodIntent } from "./intent.js";
-import { REASON_NOT_A_GPU_NODE, REASON_UNKNOWN_NODE, reasonTooFewGpus } from "./reasons.js";
+import { REASON_NOT_A_GPU_NODE, REASON_UNKNOWN_NODE, reasonDraFirstFit, reasonDraTooFewFree, reasonDraTooFewPublished, reasonTooFewGpus } from "./reasons.js";
 
 export type NodeVerdict =
   | { readonly ok: true; readonly node: string; readonly state: NodeState; readonly choice: GpuSetChoice }
@@ -21,7 +21,27 @@ export type VerdictCore =
 
 const UNKNOWN: VerdictCore = { ok: false, reason: REASON_UNKNOWN_NODE, resolvable: true };
 
+/**
+ * A DRA node: the scheduler's allocator, not kubelet, picks the devices, and it
+ * takes the first free ones in slice order. The verdict is about that set, the
+ * one the pod will really get, not about the best set the node has free.
+ */
+function draVerdict(state: NodeState, dra: DraPlacement, gpus: number, constraints: GpuSetConstraints): VerdictCore {
+  if (dra.published < gpus) return { ok: false, reason: reasonDraTooFewPublished(gpus, dra.published), resolvable: false };
+  const choice = state.firstFit(gpus);
+  if (choice === undefined) {
+    const free = dra.order.filter((i) => state.usable[i]).length;
+    const healthy = dra.order.filter((i) => state.conditions[i]?.healthy !== false).length;
+    return { ok: false, reason: reasonDraTooFewFree(gpus, free, dra.published, state.unhealthyCount), resolvable: healthy >= gpus };
+  }
+  const names = choice.gpus.map((g) => dra.deviceNames.get(g) ?? `gpu ${g}`);
+  if (constraints.nvlinkRequired && !choice.allNvlink) return { ok: false, reason: reasonDraFirstFit(gpus, names, "NVLink-connected"), resolvable: true };
+  if (constraints.singleNuma && choice.numaSpan !== 1) return { ok: false, reason: reasonDraFirstFit(gpus, names, "on one NUMA node"), resolvable: true };
+  return { ok: true, choice };
+}
+
 function computeVerdict(state: NodeState, gpus: number, resource: string, constraints: GpuSetConstraints): VerdictCore {
+  if (state.dra !== undefined) return draVerdict(state, state.dra, gpus, constraints);
   const total = state.node.topology.gpus.length;
   if (state.node.allocatable === 0 || total === 0) return { ok: false, reason: REASON_NOT_A_GPU_NODE, resolvable: false };
   if (Math.min(state.node.allocatable, total) < gpus) {

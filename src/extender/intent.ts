@@ -6,9 +6,15 @@ import { PLACEMENT_ANNOTATION } from "../admission/keys.js";
 import type { PodWire } from "../admission/schema.js";
 import type { Placement, Policy } from "../policy/model.js";
 import { GPU_LINK_MODES, NUMA_MODES, STRATEGIES } from "../policy/schema.js";
+import type { PodClaimsWire } from "../topology/dra-schema.js";
+import type { ClaimGpuCounter } from "../topology/store.js";
 
 export interface PodIntent {
   readonly gpus: number;
+  /** Where the GPU count came from: extended resources (device plugin, or DRA's extended-resource mapping) or ResourceClaims. */
+  readonly gpuSource?: "resources" | "claims";
+  /** Claims the pod names that are not known yet; its GPU count may be short by their share. */
+  readonly unresolvedClaims?: number;
   readonly placement: Placement;
   /** Where the placement came from, for explanations. */
   readonly placementSource: "annotation" | "policy-default";
@@ -35,13 +41,25 @@ function parsePlacement(text: string | undefined): Placement | undefined {
   return { gpuLinks, numa, strategy };
 }
 
-export function podIntent(pod: PodWire, policy: Policy, groupLabels: readonly string[]): PodIntent {
+export function podIntent(pod: PodWire, policy: Policy, groupLabels: readonly string[], claims?: ClaimGpuCounter): PodIntent {
+  let gpus = countPodGpus(pod, policy.gpuResourceSet);
+  let gpuSource: "resources" | "claims" = "resources";
+  let unresolvedClaims = 0;
+  const podClaims = (pod as PodClaimsWire).spec?.resourceClaims;
+  if (gpus === 0 && claims !== undefined && Array.isArray(podClaims) && podClaims.length > 0) {
+    const c = claims(pod as PodClaimsWire);
+    gpus = c.gpus;
+    gpuSource = "claims";
+    unresolvedClaims = c.unresolved;
+  }
   const fromAnnotation = parsePlacement(pod.metadata?.annotations?.[PLACEMENT_ANNOTATION]);
   const labels = pod.metadata?.labels ?? {};
   const groupKey = groupLabels.find((k) => typeof labels[k] === "string" && labels[k] !== "");
   const ns = pod.metadata?.namespace ?? "default";
   return {
-    gpus: countPodGpus(pod, policy.gpuResourceSet),
+    gpus,
+    gpuSource,
+    unresolvedClaims,
     placement: fromAnnotation ?? policy.defaultPlacement,
     placementSource: fromAnnotation ? "annotation" : "policy-default",
     ...(groupKey !== undefined ? { group: `${ns}/${labels[groupKey]}` } : {}),

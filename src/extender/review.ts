@@ -73,7 +73,7 @@ function outcome(intent: PodIntent, passThrough: boolean, names: readonly string
 }
 
 export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutcome {
-  const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels);
+  const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels, ctx.store.claimGpus);
   if (intent.gpus === 0) {
     const names = namesOf(call, ctx);
     return outcome(intent, true, names, names.map(() => PASS), []);
@@ -105,7 +105,7 @@ export interface PrioritizeOutcome {
 }
 
 export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): PrioritizeOutcome {
-  const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels);
+  const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels, ctx.store.claimGpus);
   if (intent.gpus === 0) return { intent, scores: [], scored: new Map(), infeasible: [...namesOf(call, ctx)], topReasons: [] };
   // Judge first: it drops expired reservations and this pod's own, which must not count as group members.
   const judged = judge(call, ctx, intent);

@@ -675,3 +675,30 @@ export function residualQuality(topology: GpuNodeTopology, usable: readonly bool
   const u = new Usable(prepare(topology), usable);
   return fragmentationOf(u, u.vertices(undefined)).map((v, k) => (RESIDUAL_SET_SIZES[k] === 1 ? v : toGBps(v)));
 }
+
+/**
+ * The same figures chooseGpuSet reports, for a set fixed by someone else (the
+ * DRA allocator takes the first free devices in slice order). `gpus` must all
+ * be usable; the remainder is judged as in chooseGpuSet.
+ */
+export function evaluateGpuSet(topology: GpuNodeTopology, usable: readonly boolean[], gpus: readonly number[]): GpuSetChoice {
+  const u = new Usable(prepare(topology), usable);
+  const compact = new Map(u.ids.map((id, a) => [id, a] as const));
+  const set = gpus.map((g) => {
+    const a = compact.get(g);
+    if (a === undefined) throw new Error(`GPU ${g} is not usable`);
+    return a;
+  });
+  const stats = pairStats(u, set);
+  const fragmentation = fragmentationOf(u, complement(u, set)).map((v, k) => (RESIDUAL_SET_SIZES[k] === 1 ? v : toGBps(v)));
+  return {
+    gpus: [...gpus].sort((a, b) => a - b),
+    bottleneckGBps: toGBps(stats.bottleneck),
+    totalGBps: toGBps(stats.total),
+    numaSpan: numaSpanOf(u, set),
+    fragmentation,
+    residualScore: residualScoreOf(fragmentation),
+    allNvlink: stats.allNvlink,
+    exact: true,
+  };
+}

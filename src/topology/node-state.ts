@@ -3,7 +3,7 @@
 // pods, its reservations or its DCGM data; best-set answers are memoised on it,
 // so a scheduling request does no per-node precomputation.
 import type { GpuCondition, GpuNode } from "./model.js";
-import { chooseGpuSet, residualQuality, type GpuSetChoice, type GpuSetConstraints, type GpuSetOutcome } from "./gpu-set.js";
+import { chooseGpuSet, evaluateGpuSet, residualQuality, type GpuSetChoice, type GpuSetConstraints, type GpuSetOutcome } from "./gpu-set.js";
 
 export type DcgmFreshness = "fresh" | "stale" | "unknown";
 
@@ -18,6 +18,12 @@ export interface NodeState extends Omit<NodeStateInput, "load"> {
   best(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
   /** The same if every healthy GPU were free: tells whether preemption could help. */
   bestIfIdle(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
+  /**
+   * DRA nodes only: the `n` GPUs the scheduler's allocator will take (the first
+   * usable devices in slice order), with their figures; undefined when fewer
+   * than `n` are usable. Memoised.
+   */
+  firstFit(n: number): GpuSetChoice | undefined;
   /** [b8, b4, b2, b1] of the usable GPUs now: the best bottleneck k of them could form (memoised). */
   capability(): readonly number[];
   /** A caller's answer derived from this state (e.g. a filter verdict), memoised under a small integer key. */
@@ -38,6 +44,17 @@ export interface NodeStateInput {
   readonly assignments: ReadonlyMap<string, readonly number[]>;
   /** Live load lookup; when absent, the conditions' utilisation at build time. */
   readonly load?: () => number | undefined;
+  /** Set when the node's GPUs come from DRA ResourceSlices: the allocator hands them out in this order. */
+  readonly dra?: DraPlacement;
+}
+
+export interface DraPlacement {
+  /** GPU indices in the order the allocator tries their devices. */
+  readonly order: readonly number[];
+  /** Device name by GPU index. */
+  readonly deviceNames: ReadonlyMap<number, string>;
+  /** GPU devices published in ResourceSlices (mapped onto the topology or not). */
+  readonly published: number;
 }
 
 export function makeNodeState(input: NodeStateInput): NodeState {
@@ -73,10 +90,20 @@ export function makeNodeState(input: NodeStateInput): NodeState {
     return out;
   };
   const memoOther: unknown[] = [];
+  const memoFirstFit: (GpuSetChoice | null)[] = [];
+  const firstFit = (want: number): GpuSetChoice | undefined => {
+    const cached = memoFirstFit[want];
+    if (cached !== undefined) return cached ?? undefined;
+    const picked = (input.dra?.order ?? []).filter((i) => usable[i]).slice(0, want);
+    const out = want >= 1 && picked.length === want ? evaluateGpuSet(input.node.topology, usable, picked) : undefined;
+    memoFirstFit[want] = out ?? null;
+    return out;
+  };
   let capability: readonly number[] | undefined;
   return {
     ...input,
     capability: () => (capability ??= residualQuality(input.node.topology, usable)),
+    firstFit,
     memoGet: (key) => memoOther[key],
     memoSet: (key, value) => {
       memoOther[key] = value;

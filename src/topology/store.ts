@@ -10,7 +10,12 @@ import { GPU_TOPOLOGY_ANNOTATION } from "./annotation.js";
 import { buildNodeTopology } from "./build.js";
 import { cliqueOf, costClassOf, networkPath } from "./labels.js";
 import type { GpuCondition, GpuNode } from "./model.js";
-import { makeNodeState, type DcgmFreshness, type NodeState } from "./node-state.js";
+import { makeNodeState, type DcgmFreshness, type DraPlacement, type NodeState } from "./node-state.js";
+import { mapDevicesToGpus, type DraNodeView } from "./dra.js";
+import type { ClaimGpus } from "./dra-store.js";
+import type { PodClaimsWire } from "./dra-schema.js";
+
+export type ClaimGpuCounter = (pod: PodClaimsWire) => ClaimGpus;
 import { chooseGpuSet } from "./gpu-set.js";
 import { BUILTIN_PROFILES, type TopologyProfile } from "./profiles.js";
 
@@ -57,6 +62,8 @@ export interface TopologyStoreOptions {
   readonly onPredictionChecked?: (check: { pod: string; node: string; predicted: readonly number[]; observed: readonly number[]; agreed: boolean }) => void;
   /** Live mean GPU utilisation of a node (DCGM), read at scoring time. */
   readonly load?: (node: string) => number | undefined;
+  /** GPUs a pod asks for through DRA ResourceClaims (the DraStore), when DRA is watched. */
+  readonly claimGpus?: ClaimGpuCounter;
 }
 
 interface NodeEntry {
@@ -76,6 +83,8 @@ export class TopologyStore {
   readonly #reservationsByNode = new Map<string, Set<string>>();
   readonly #states = new Map<string, NodeState>();
   #dcgm: ReadonlyMap<string, DcgmNodeView> = new Map();
+  /** DRA GPU devices and their allocation, for nodes a GPU driver publishes on. */
+  readonly #dra = new Map<string, DraNodeView>();
   /** Predicted GPU sets of pods DCGM has not attributed yet, by pod key. */
   readonly #predictions = new Map<string, { node: string; gpus: readonly number[] }>();
   #version = 0;
@@ -105,7 +114,9 @@ export class TopologyStore {
     const topologyAnnotation = wire.metadata?.annotations?.[GPU_TOPOLOGY_ANNOTATION];
     const annotations: Record<string, string> = topologyAnnotation !== undefined ? { [GPU_TOPOLOGY_ANNOTATION]: topologyAnnotation } : {};
     const resource = this.#opts.gpuResource();
-    const allocatable = Math.max(0, Math.floor(parseQuantity(wire.status?.allocatable?.[resource] ?? "0")) || 0);
+    const fromStatus = Math.max(0, Math.floor(parseQuantity(wire.status?.allocatable?.[resource] ?? "0")) || 0);
+    // A DRA node has no device plugin: its GPUs are the devices its ResourceSlices publish.
+    const allocatable = Math.max(fromStatus, this.#dra.get(name)?.devices.length ?? 0);
     const fingerprint = JSON.stringify([labels, topologyAnnotation ?? "", allocatable, resource]);
     if (known?.fingerprint === fingerprint) {
       if (rv !== undefined) this.#nodes.set(name, { ...known, ...(rv !== "" ? { resourceVersion: rv } : {}) });
@@ -129,7 +140,7 @@ export class TopologyStore {
       costClass: costClassOf(labels),
     };
     // Keep only what a rebuild needs, not the whole Node object.
-    const source: NodeWire = { metadata: { name, labels, annotations }, status: { allocatable: { [resource]: String(allocatable) } } };
+    const source: NodeWire = { metadata: { name, labels, annotations }, status: { allocatable: { [resource]: String(fromStatus) } } };
     this.#nodes.set(name, { fingerprint, node, source, ...(rv ? { resourceVersion: rv } : {}) });
     this.#invalidate(name);
     return node;
@@ -228,6 +239,56 @@ export class TopologyStore {
     for (const node of old.keys()) if (!view.has(node)) this.#invalidate(node);
   }
 
+  /**
+   * Sets (or clears) the DRA devices of a node. A change in how many GPUs it
+   * publishes rebuilds its topology (GFD labels may be all a DRA node has).
+   */
+  setDra(node: string, view: DraNodeView | undefined): void {
+    const before = this.#dra.get(node)?.devices.length ?? 0;
+    if (view) this.#dra.set(node, view);
+    else this.#dra.delete(node);
+    const entry = this.#nodes.get(node);
+    if (entry && (view?.devices.length ?? 0) !== before) {
+      this.#nodes.set(node, { fingerprint: entry.fingerprint, node: entry.node, source: entry.source });
+      this.upsertNode(entry.source);
+    }
+    this.#invalidate(node);
+  }
+
+  /** GPUs `pod` asks for through ResourceClaims; undefined when DRA is not watched. */
+  get claimGpus(): ClaimGpuCounter | undefined {
+    return this.#opts.claimGpus;
+  }
+
+  /** The in-flight reservation of a pod, if any. */
+  reservationOf(podUid: string): Reservation | undefined {
+    return this.#reservations.get(podUid);
+  }
+
+  /**
+   * A DRA claim of `podUid` was allocated `devices` on `node`: the reservation
+   * made for it has served its purpose (the devices now count as taken), and
+   * its GPU set is compared with what the allocator chose.
+   */
+  settleDraAllocation(podUid: string, node: string, devices: readonly string[]): void {
+    const r = this.#reservations.get(podUid);
+    if (!r) return;
+    this.#dropReservation(podUid);
+    const view = this.#dra.get(node);
+    const entry = this.#nodes.get(node);
+    if (r.node !== node || !view || !entry) return;
+    const mapping = mapDevicesToGpus(entry.node.topology, view.devices);
+    const observed = devices.flatMap((d) => {
+      const i = view.devices.findIndex((x) => x.name === d);
+      const g = i >= 0 ? mapping[i] : undefined;
+      return g !== undefined ? [g] : [];
+    });
+    observed.sort((a, b) => a - b);
+    const predicted = [...r.gpus].sort((a, b) => a - b);
+    const agreed = predicted.length === observed.length && observed.every((g, i) => g === predicted[i]);
+    this.#opts.onPredictionChecked?.({ pod: r.podKey, node, predicted, observed, agreed });
+  }
+
   /** Nodes (and their cliques/network paths) where members of `group` run or are reserved. */
   groupPlacements(group: string): readonly GpuNode[] {
     const out: GpuNode[] = [];
@@ -294,6 +355,7 @@ export class TopologyStore {
         }
       }
     }
+    const dra = this.#draPlacement(node, busy, conditions, assignments);
     for (const [podKey, observed] of assignments) {
       const predicted = this.#predictions.get(podKey);
       if (predicted === undefined || predicted.node !== node.name) continue;
@@ -316,7 +378,8 @@ export class TopologyStore {
       assignments.set(podKey, chosen);
       if (!this.#predictions.has(podKey)) this.#predictions.set(podKey, { node: node.name, gpus: chosen });
     };
-    for (const uid of this.#podsByNode.get(node.name) ?? []) {
+    // On a DRA node a bound pod's GPUs are its claims' allocated devices, already counted above.
+    for (const uid of dra ? [] : (this.#podsByNode.get(node.name) ?? [])) {
       const p = this.#pods.get(uid);
       if (!p) continue;
       const r = this.#reservations.get(uid);
@@ -336,6 +399,44 @@ export class TopologyStore {
       dcgm: freshness,
       assignments,
       ...(load ? { load: () => load(node.name) } : {}),
+      ...(dra ? { dra } : {}),
     });
+  }
+
+  /**
+   * On a DRA node the ResourceSlices say which GPUs exist to be allocated and
+   * the claims which are taken: GPUs of the topology no device maps onto are
+   * not handed out, allocated ones are busy, tainted ones unhealthy.
+   */
+  #draPlacement(node: GpuNode, busy: boolean[], conditions: (GpuCondition | undefined)[], assignments: Map<string, number[]>): DraPlacement | undefined {
+    const view = this.#dra.get(node.name);
+    if (!view) return undefined;
+    const mapping = mapDevicesToGpus(node.topology, view.devices);
+    const present = new Set<number>();
+    const order: number[] = [];
+    const deviceNames = new Map<number, string>();
+    view.devices.forEach((d, i) => {
+      const g = mapping[i];
+      if (g === undefined) return;
+      order.push(g);
+      present.add(g);
+      deviceNames.set(g, d.name);
+      const claim = view.allocated.get(d.name);
+      if (claim !== undefined) {
+        busy[g] = true;
+        const list = assignments.get(claim) ?? [];
+        list.push(g);
+        assignments.set(claim, list);
+      }
+      if (d.blocked !== undefined) {
+        const c = conditions[g];
+        conditions[g] = { ...(c ?? { pods: [] }), healthy: false, reasons: [...(c?.reasons ?? []), d.blocked] };
+      }
+    });
+    for (let g = 0; g < busy.length; g++) if (!present.has(g)) busy[g] = true;
+    if (order.length < view.devices.length) {
+      this.#opts.log.warn({ node: node.name, published: view.devices.length, mapped: order.length }, "some DRA devices match no GPU of the node's topology");
+    }
+    return { order, deviceNames, published: view.devices.length };
   }
 }

@@ -219,8 +219,11 @@ describe("RBAC: least privilege", () => {
   const scheduler = manifestFile("base/rbac-scheduler.yaml");
   const dcgm = manifestFile("components/dcgm-gpu-operator/rbac.yaml");
 
-  it("topofit serve: read nodes, pods and namespaces; read ConfigMaps and create Events in topofit-system only", () => {
-    expect(rulesOf(find(topofit, "ClusterRole", "topofit"))).toEqual([{ apiGroups: [""], resources: ["nodes", "pods", "namespaces"], verbs: ["get", "list", "watch"] }]);
+  it("topofit serve: read nodes, pods, namespaces, ResourceSlices and ResourceClaims; read ConfigMaps and create Events in topofit-system only", () => {
+    expect(rulesOf(find(topofit, "ClusterRole", "topofit"))).toEqual([
+      { apiGroups: [""], resources: ["nodes", "pods", "namespaces"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["resource.k8s.io"], resources: ["resourceslices", "resourceclaims"], verbs: ["get", "list", "watch"] },
+    ]);
     const role = find(topofit, "Role", "topofit");
     expect(role.metadata.namespace).toBe("topofit-system");
     expect(rulesOf(role)).toEqual([

@@ -13,7 +13,7 @@ const TRAINING: Placement = { gpuLinks: "NVLinkRequired", numa: "SingleNode", st
 describe("podIntent", () => {
   it("takes the placement the webhook recorded in the pod's annotation", () => {
     const intent = podIntent(pod().gpus(4).annotations(placementAnnotations(TRAINING)).build(), policy, groupLabels);
-    expect(intent).toEqual({ gpus: 4, placement: TRAINING, placementSource: "annotation" });
+    expect(intent).toEqual({ gpus: 4, placement: TRAINING, placementSource: "annotation", gpuSource: "resources", unresolvedClaims: 0 });
   });
 
   it.each<[string, string]>([
