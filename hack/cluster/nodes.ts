@@ -12,8 +12,11 @@ export interface GpuNodeSpec {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   taints?: V1Taint[];
-  /** nvidia.com/gpu capacity; 0 is reported explicitly. Default 0. */
-  gpus?: number;
+  /**
+   * nvidia.com/gpu capacity; 0 is reported explicitly. Default 0. null leaves
+   * the resource out, as on a DRA node without the device plugin.
+   */
+  gpus?: number | null;
   /** Default "32". */
   cpu?: string;
   /** Default "256Gi". */
@@ -45,7 +48,7 @@ export async function createGpuNode(kc: KubeConfig, spec: GpuNodeSpec): Promise<
     memory: spec.memory ?? "256Gi",
     pods: String(spec.pods ?? 110),
     "ephemeral-storage": "500Gi",
-    [GPU_RESOURCE_NAME]: String(spec.gpus ?? 0),
+    ...(spec.gpus === null ? {} : { [GPU_RESOURCE_NAME]: String(spec.gpus ?? 0) }),
     ...spec.extraResources,
   };
   await retryOnConflict(async () => {
