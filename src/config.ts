@@ -54,6 +54,8 @@ export interface ExplainSettings {
   readonly podsFile?: string;
   /** dcgm-exporter scrapes giving GPU health, load and which pods use which GPUs. */
   readonly dcgmFiles?: readonly DcgmScrapeFile[];
+  /** ResourceSlices and ResourceClaims (DRA): the nodes' GPU devices and which claims hold them. */
+  readonly draFile?: string;
 }
 
 export interface AgentSettings {
@@ -127,6 +129,8 @@ explain flags:
   --pods FILE                   pods bound to those nodes (a PodList or Pod documents); their GPUs count as busy
   --dcgm [NODE=]FILE            a saved dcgm-exporter /metrics scrape (repeatable): GPU health, load and
                                 pods; NODE= names the node when the scrape's Hostname label does not
+  --dra FILE                    ResourceSlices and ResourceClaims (e.g. kubectl get resourceslices,
+                                resourceclaims -A -o yaml): DRA GPU devices, which are taken, claim sizes
 
 agent flags:
   --node-name NAME              the Node to annotate (default: env NODE_NAME)
@@ -241,13 +245,14 @@ function parseExplain(args: string[]): ParsedCommand {
       nodes: { type: "string" },
       pods: { type: "string" },
       dcgm: { type: "string", multiple: true },
+      dra: { type: "string" },
     },
   });
   if (positionals.length > 0) return { ok: false, error: `explain takes no positional arguments (got ${positionals.join(" ")})` };
   if (values.pod === undefined) return { ok: false, error: "explain needs --pod FILE" };
   if (values.output !== "text" && values.output !== "json") return { ok: false, error: "--output must be text or json" };
-  if (values.nodes === undefined && (values.pods !== undefined || values.dcgm !== undefined)) {
-    return { ok: false, error: "--pods and --dcgm describe the nodes of --nodes FILE; give --nodes too" };
+  if (values.nodes === undefined && (values.pods !== undefined || values.dcgm !== undefined || values.dra !== undefined)) {
+    return { ok: false, error: "--pods, --dcgm and --dra describe the nodes of --nodes FILE; give --nodes too" };
   }
   const dcgmFiles: DcgmScrapeFile[] = [];
   for (const v of values.dcgm ?? []) {
@@ -273,6 +278,7 @@ function parseExplain(args: string[]): ParsedCommand {
         namespaceLabels,
         output: values.output,
         ...(values.nodes !== undefined ? { nodesFile: values.nodes } : {}),
+        ...(values.dra !== undefined ? { draFile: values.dra } : {}),
         ...(values.pods !== undefined ? { podsFile: values.pods } : {}),
         ...(dcgmFiles.length > 0 ? { dcgmFiles } : {}),
       },

@@ -83,7 +83,11 @@ export interface SchedulerConfigInput {
   burst?: number;
 }
 
-/** Fills the defaults of one extender: filter + prioritize, HTTPS with the given CA, nvidia.com/gpu managed, not ignorable. */
+/**
+ * Fills the defaults of one extender: filter + prioritize, HTTPS with the given
+ * CA, not ignorable, and no managedResources (every pod of the scheduler is
+ * sent, DRA claim pods included), as the shipped configuration has it.
+ */
 export function extenderConfig(spec: ExtenderSpec, caPem?: string): ExtenderConfig {
   const https = spec.enableHTTPS ?? spec.urlPrefix.startsWith("https:");
   const config: ExtenderConfig = {
@@ -94,9 +98,9 @@ export function extenderConfig(spec: ExtenderSpec, caPem?: string): ExtenderConf
     enableHTTPS: https,
     httpTimeout: spec.httpTimeout ?? "5s",
     nodeCacheCapable: spec.nodeCacheCapable ?? true,
-    managedResources: spec.managedResources ?? [{ name: GPU_RESOURCE_NAME, ignoredByScheduler: false }],
     ignorable: spec.ignorable ?? false,
   };
+  if (spec.managedResources !== undefined && spec.managedResources.length > 0) config.managedResources = spec.managedResources;
   if (spec.preemptVerb) config.preemptVerb = spec.preemptVerb;
   if (spec.bindVerb) config.bindVerb = spec.bindVerb;
   if (!config.filterVerb) delete config.filterVerb;

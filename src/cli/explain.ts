@@ -1,4 +1,4 @@
-// `topofit explain --pod POD.yaml [--policy FILE] [--nodes NODES.yaml [--pods PODS.yaml] [--dcgm SCRAPE]]`:
+// `topofit explain --pod POD.yaml [--policy FILE] [--nodes NODES.yaml [--pods PODS.yaml] [--dcgm SCRAPE] [--dra DRA.yaml]]`:
 // the decision the webhook would take for a pod, with the reason for every rule
 // tried; with --nodes, what the scheduler extender would then answer for each
 // node: its filter verdict, its score, the tiers behind it and the GPUs it would pick.
@@ -25,6 +25,9 @@ import type { GpuCondition } from "../topology/model.js";
 import type { DcgmFreshness } from "../topology/node-state.js";
 import { BUILTIN_PROFILES } from "../topology/profiles.js";
 import { TopologyStore, type DcgmNodeView } from "../topology/store.js";
+import { DraStore } from "../topology/dra-store.js";
+import { DEFAULT_GPU_DEVICE_CLASSES, DEFAULT_GPU_DRIVERS } from "../topology/dra.js";
+import type { ResourceClaimWire, ResourceSliceWire } from "../topology/dra-schema.js";
 
 export interface Explanation {
   readonly pod: string;
@@ -147,8 +150,13 @@ function renderExtender(x: ExtenderExplanation): string[] {
   return lines;
 }
 
-/** Kubernetes objects in a YAML or JSON file: single objects, `List`/`*List` items, or several YAML documents. */
-function readObjects(text: string, file: string, kind: string): { objects: Record<string, unknown>[]; error?: string } {
+/**
+ * Kubernetes objects in a YAML or JSON file: single objects, `List`/`*List`
+ * items, or several YAML documents; of one kind, or of any of several kinds.
+ */
+function readObjects(text: string, file: string, kinds: string | readonly string[]): { objects: Record<string, unknown>[]; error?: string } {
+  const wanted: readonly string[] = typeof kinds === "string" ? [kinds] : kinds;
+  const kind = wanted.join(", ");
   const objects: Record<string, unknown>[] = [];
   const docs = parseAllDocuments(text);
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
@@ -157,12 +165,15 @@ function readObjects(text: string, file: string, kind: string): { objects: Recor
     if (value === null || value === undefined) continue;
     if (typeof value !== "object" || Array.isArray(value)) return { objects, error: `${file} holds something other than Kubernetes objects` };
     const obj = value as Record<string, unknown>;
-    const items = obj.kind === "List" || obj.kind === `${kind}List` ? obj.items : obj.kind === kind ? [obj] : undefined;
+    const k = String(obj.kind ?? "");
+    const items = k === "List" || wanted.some((w) => k === `${w}List`) ? obj.items : wanted.includes(k) ? [obj] : undefined;
     if (!Array.isArray(items)) return { objects, error: `${file} holds a ${String(obj.kind ?? "document without kind")}; expected ${kind}, ${kind}List or List` };
     for (const item of items) {
       if (item === null || typeof item !== "object" || Array.isArray(item)) return { objects, error: `${file}: every item must be a ${kind} object` };
-      const k = (item as Record<string, unknown>).kind;
-      if (k !== undefined && k !== kind) return { objects, error: `${file}: an item is a ${String(k)}, not a ${kind}` };
+      const ik = (item as Record<string, unknown>).kind;
+      const implied = k.endsWith("List") && k !== "List" ? k.slice(0, -4) : undefined;
+      if (ik !== undefined ? !wanted.includes(String(ik)) : implied === undefined) return { objects, error: `${file}: an item is a ${String(ik ?? "object without kind")}, not a ${kind}` };
+      if (ik === undefined && implied !== undefined) (item as Record<string, unknown>).kind = implied;
       objects.push(item as Record<string, unknown>);
     }
   }
@@ -191,6 +202,8 @@ export interface ExtenderInputs {
   readonly nodes: readonly NodeWire[];
   readonly pods: readonly PodWire[];
   readonly dcgm: ReadonlyMap<string, DcgmNodeView>;
+  readonly slices?: readonly ResourceSliceWire[];
+  readonly claims?: readonly ResourceClaimWire[];
   /** Warnings already found while reading the inputs. */
   readonly warnings: readonly string[];
 }
@@ -212,11 +225,16 @@ export function explainExtender(pod: PodWire, policy: Policy, inputs: ExtenderIn
       done();
     },
   });
+  const dra = new DraStore({ gpuDrivers: () => DEFAULT_GPU_DRIVERS, gpuDeviceClasses: () => DEFAULT_GPU_DEVICE_CLASSES });
   const store = new TopologyStore({
     log: createLogger({ level: "warn", destination: sink }),
     gpuResource: () => policy.gpuResources[0] ?? "nvidia.com/gpu",
     profiles: () => [...policy.topologyProfiles, ...BUILTIN_PROFILES],
+    claimGpus: (p) => dra.claimGpus(p),
   });
+  dra.onNodeChange((n) => store.setDra(n, dra.view(n)));
+  for (const s of inputs.slices ?? []) dra.upsertSlice(s);
+  for (const c of inputs.claims ?? []) dra.upsertClaim(c);
   const names: string[] = [];
   for (const n of inputs.nodes) {
     const node = store.upsertNode(n);
@@ -234,13 +252,14 @@ export function explainExtender(pod: PodWire, policy: Policy, inputs: ExtenderIn
       continue;
     }
     const key = `${p.metadata?.namespace ?? "default"}/${p.metadata?.name ?? "?"}`;
-    const intent = podIntent(p, policy, policy.scoring.groupLabels);
+    const intent = podIntent(p, policy, policy.scoring.groupLabels, store.claimGpus);
     const uid = typeof p.metadata?.uid === "string" && p.metadata.uid !== "" ? p.metadata.uid : key;
     store.upsertPod({ uid, key, nodeName, gpus: intent.gpus, placement: intent.placement, ...(intent.group !== undefined ? { group: intent.group } : {}) });
     if (!known.has(nodeName)) warnings.push(`pod ${key} is bound to ${nodeName}, which is not among the nodes given`);
   }
   if (unbound > 0) warnings.push(`${unbound === 1 ? "1 GPU pod is" : `${unbound} GPU pods are`} not bound to a node, so ${unbound === 1 ? "it holds" : "they hold"} no GPUs`);
   for (const node of inputs.dcgm.keys()) if (!known.has(node)) warnings.push(`DCGM data for ${node}, which is not among the nodes given`);
+  for (const node of dra.nodes()) if (!known.has(node)) warnings.push(`ResourceSlices for ${node}, which is not among the nodes given`);
   store.setDcgm(inputs.dcgm);
 
   const namespace = pod.metadata?.namespace ?? "default";
@@ -248,7 +267,8 @@ export function explainExtender(pod: PodWire, policy: Policy, inputs: ExtenderIn
   const podUid = typeof pod.metadata?.uid === "string" && pod.metadata.uid !== "" ? pod.metadata.uid : podKey;
   const call: ExtenderCall = { pod, podKey, podUid, nodes: { mode: "names", names } };
   const ctx: ExtenderContext = { policy, store };
-  const intent = podIntent(pod, policy, policy.scoring.groupLabels);
+  const intent = podIntent(pod, policy, policy.scoring.groupLabels, store.claimGpus);
+  if ((intent.unresolvedClaims ?? 0) > 0) warnings.push(`the pod names ${intent.unresolvedClaims} ResourceClaim(s) not in --dra (give them, or the pod's status.resourceClaimStatuses)`);
   // Taken before the calls below reserve GPUs for this pod, as prioritize sees it.
   const scoreCtx = scoreContext(intent, ctx);
   const filtered = filterCall(call, ctx);
@@ -301,7 +321,15 @@ async function readExtenderInputs(settings: ExplainSettings & { nodesFile: strin
   for (const scrape of settings.dcgmFiles ?? []) {
     for (const [node, view] of dcgmViewsFromScrape(await readFile(scrape.file, "utf8"), scrape, policy, warnings)) dcgm.set(node, view);
   }
-  return { nodes: nodes.objects as NodeWire[], pods, dcgm, warnings };
+  let slices: ResourceSliceWire[] = [];
+  let claims: ResourceClaimWire[] = [];
+  if (settings.draFile !== undefined) {
+    const read = readObjects(await readFile(settings.draFile, "utf8"), settings.draFile, ["ResourceSlice", "ResourceClaim"]);
+    if (read.error !== undefined) return { error: read.error };
+    slices = read.objects.filter((o) => o.kind === "ResourceSlice") as ResourceSliceWire[];
+    claims = read.objects.filter((o) => o.kind === "ResourceClaim") as ResourceClaimWire[];
+  }
+  return { nodes: nodes.objects as NodeWire[], pods, dcgm, slices, claims, warnings };
 }
 
 export async function runExplain(settings: ExplainSettings, out: (text: string) => void): Promise<number> {

@@ -154,8 +154,8 @@ describe("parseCommand: other commands", () => {
     ],
     ["explain with only --pod", ["explain", "--pod", "pod.yaml"], { name: "explain", settings: { podFile: "pod.yaml", namespaceLabels: {}, output: "text" } }],
     [
-      "explain with nodes, pods and DCGM scrapes",
-      ["explain", "--pod", "pod.yaml", "--nodes", "nodes.yaml", "--pods", "pods.yaml", "--dcgm", "scrape.txt", "--dcgm", "dgx-h100-02=other.txt"],
+      "explain with nodes, pods, DCGM scrapes and DRA objects",
+      ["explain", "--pod", "pod.yaml", "--nodes", "nodes.yaml", "--pods", "pods.yaml", "--dcgm", "scrape.txt", "--dcgm", "dgx-h100-02=other.txt", "--dra", "dra.yaml"],
       {
         name: "explain",
         settings: {
@@ -165,6 +165,7 @@ describe("parseCommand: other commands", () => {
           nodesFile: "nodes.yaml",
           podsFile: "pods.yaml",
           dcgmFiles: [{ file: "scrape.txt" }, { node: "dgx-h100-02", file: "other.txt" }],
+          draFile: "dra.yaml",
         },
       },
     ],
@@ -180,6 +181,7 @@ describe("parseCommand: other commands", () => {
     ["explain with an unknown flag", ["explain", "--pod", "p", "--verbose"], /--verbose/],
     ["explain with --pods but no --nodes", ["explain", "--pod", "p", "--pods", "pods.yaml"], /give --nodes too/],
     ["explain with --dcgm but no --nodes", ["explain", "--pod", "p", "--dcgm", "s.txt"], /give --nodes too/],
+    ["explain with --dra but no --nodes", ["explain", "--pod", "p", "--dra", "d.yaml"], /give --nodes too/],
     ["explain with an empty --dcgm file after NODE=", ["explain", "--pod", "p", "--nodes", "n", "--dcgm", "dgx-01="], /FILE or NODE=FILE/],
   ])("rejects %s", (_name, argv, message) => {
     expect(error(argv)).toMatch(message);

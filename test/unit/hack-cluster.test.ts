@@ -40,7 +40,6 @@ describe("buildSchedulerConfiguration", () => {
         tlsConfig: { caData: Buffer.from("PEM").toString("base64") },
         httpTimeout: "5s",
         nodeCacheCapable: true,
-        managedResources: [{ name: "nvidia.com/gpu", ignoredByScheduler: false }],
         ignorable: false,
       },
     ]);
@@ -56,6 +55,8 @@ describe("buildSchedulerConfiguration", () => {
     expect(ext.tlsConfig).toBeUndefined();
     expect(ext).not.toHaveProperty("prioritizeVerb");
     expect(ext).toMatchObject({ filterVerb: "filter", weight: 5, ignorable: true, httpTimeout: "1s", bindVerb: "bind" });
+    expect(ext).not.toHaveProperty("managedResources");
+    expect(extenderConfig({ urlPrefix: "http://x", managedResources: [{ name: "nvidia.com/gpu" }] }).managedResources).toEqual([{ name: "nvidia.com/gpu" }]);
   });
 });
 

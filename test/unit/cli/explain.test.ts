@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { runExplain, type Explanation, type NodeReport } from "../../../src/cli/explain.js";
+import { stringify } from "yaml";
+import { gpuDevices, resourceClaim, resourceSlice } from "../../builders/dra.js";
 import type { ExplainSettings } from "../../../src/config.js";
 
 const SERVING_POD = `apiVersion: v1
@@ -225,6 +227,44 @@ describe("runExplain with --nodes: the scheduler extender's view", () => {
     const x = await json({ nodesFile: nodes });
     expect(x.warnings.some((w) => w.startsWith("node odd-01: "))).toBe(true);
     expect(x.nodes[0]).toMatchObject({ node: "odd-01", verdict: "filtered" });
+  });
+
+  it("with --dra, judges DRA nodes by their ResourceSlices and claims, and a claim pod by its claim", async () => {
+    const node = (name: string) => ({
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name, labels: { "nvidia.com/gpu.product": "NVIDIA-A100-PCIE-80GB", "nvidia.com/gpu.count": "4" } },
+      status: { allocatable: { cpu: "64" } },
+    });
+    const nodes = file("dra-nodes.yaml", stringify({ apiVersion: "v1", kind: "List", items: [node("dra-a"), node("dra-b")] }));
+    // As `kubectl get resourceslices,resourceclaims -A -o yaml` writes it: one List of both kinds.
+    const items = [
+      { apiVersion: "resource.k8s.io/v1", kind: "ResourceSlice", ...resourceSlice("dra-a", gpuDevices("dra-a", 4)) },
+      { apiVersion: "resource.k8s.io/v1", kind: "ResourceSlice", ...resourceSlice("dra-b", gpuDevices("dra-b", 4)) },
+      { apiVersion: "resource.k8s.io/v1", kind: "ResourceClaim", ...resourceClaim("ml/filler", { gpus: 1, node: "dra-a", allocated: ["gpu-0"] }) },
+      { apiVersion: "resource.k8s.io/v1", kind: "ResourceClaim", ...resourceClaim("ml/train-gpus-x1", { gpus: 2 }) },
+    ];
+    const dra = file("dra.yaml", stringify({ apiVersion: "v1", kind: "List", items }));
+    const pod = file(
+      "claim-pod.yaml",
+      stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "train", namespace: "ml", annotations: { "topofit.io/placement": '{"gpuLinks":"NVLinkRequired","numa":"Any","strategy":"BinPack"}' } },
+        spec: { resourceClaims: [{ name: "gpus", resourceClaimTemplateName: "two" }], containers: [{ name: "c", resources: { claims: [{ name: "gpus" }] } }] },
+        status: { resourceClaimStatuses: [{ name: "gpus", resourceClaimName: "train-gpus-x1" }] },
+      }),
+    );
+    const x = await json({ podFile: pod, nodesFile: nodes, draFile: dra });
+    expect(x.gpus).toBe(2);
+    expect(x.warnings).toEqual([]);
+    expect(byNode(x.nodes)["dra-b"]).toMatchObject({ verdict: "passed", gpus: [0, 1] });
+    expect(byNode(x.nodes)["dra-a"]).toMatchObject({
+      verdict: "filtered",
+      reason: "needs 2 GPUs NVLink-connected; the DRA allocator would take the first free devices (gpu-1, gpu-2), which are not",
+    });
+    const missing = await json({ podFile: pod, nodesFile: nodes, draFile: file("slices-only.yaml", stringify({ kind: "ResourceSliceList", items: items.slice(0, 2) })) });
+    expect(missing.warnings).toEqual(["the pod names 1 ResourceClaim(s) not in --dra (give them, or the pod's status.resourceClaimStatuses)"]);
   });
 
   it.each<[string, string, RegExp]>([
