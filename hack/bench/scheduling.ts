@@ -446,7 +446,7 @@ function printPhase(results: readonly { round: number; tag: string; r: BatchResu
 
 async function main(): Promise<void> {
   process.stdout.write(
-    `bench:scheduling: ${PODS} GPU pods (1, 2, 1, 4 GPUs in turn) on ${nodeNames().length} GPU nodes ` +
+    `bench:scheduling: ${PODS} ${WORKLOAD === "gpu" ? "GPU pods (1, 2, 1, 4 GPUs in turn)" : "pods without GPUs (BENCH_WORKLOAD=cpu)"} on ${nodeNames().length} GPU nodes ` +
       `(${FLEET.map((k) => `${k.count}× ${k.gpus}-GPU ${k.prefix.toUpperCase()}`).join(", ")}), ${ROUNDS} rounds of a then b per phase, ` +
       `creation ${CONCURRENCY} at a time; Node ${process.version}\n`,
   );
@@ -478,7 +478,6 @@ async function main(): Promise<void> {
         },
       ],
     });
-    process.stdout.write(`Workload: ${WORKLOAD === "gpu" ? "GPU pods (sizes 1, 2, 1, 4)" : "pods that ask for no GPU (BENCH_WORKLOAD=cpu)"}\n`);
     process.stdout.write(
       `Kubernetes ${cp.binaries.version}; control plane start (cp.startupMs): cold ${fmt(coldMs / 1000, 1)} s (first start in this run), warm ${fmt(cp.startupMs / 1000, 1)} s\n\n`,
     );

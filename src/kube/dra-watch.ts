@@ -4,7 +4,7 @@
 import { makeInformer, ResourceV1Api, type KubeConfig, type ResourceV1ResourceClaim, type V1ResourceSlice } from "@kubernetes/client-node";
 import type { Logger } from "../telemetry/logger.js";
 import type { ResourceClaimWire, ResourceSliceWire } from "../topology/dra-schema.js";
-import { runInformer } from "./informer.js";
+import { runInformer, toWire } from "./informer.js";
 
 export interface DraWatchHandlers {
   readonly upsertSlice: (slice: ResourceSliceWire) => void;
@@ -19,20 +19,15 @@ export interface DraWatch {
   stop(): Promise<void>;
 }
 
-/** The client's objects carry Date fields; the stores read the wire shape. */
-function wire<T>(o: unknown): T {
-  return JSON.parse(JSON.stringify(o)) as T;
-}
-
 export function watchDra(kc: KubeConfig, h: DraWatchHandlers, log: Logger): DraWatch {
   const api = kc.makeApiClient(ResourceV1Api);
   const slices = makeInformer<V1ResourceSlice>(kc, "/apis/resource.k8s.io/v1/resourceslices", () => api.listResourceSlice());
   const claims = makeInformer<ResourceV1ResourceClaim>(kc, "/apis/resource.k8s.io/v1/resourceclaims", () => api.listResourceClaimForAllNamespaces());
-  const onSlice = (s: V1ResourceSlice) => h.upsertSlice(wire<ResourceSliceWire>(s));
+  const onSlice = (s: V1ResourceSlice) => h.upsertSlice(toWire<ResourceSliceWire>(s));
   slices.on("add", onSlice);
   slices.on("update", onSlice);
   slices.on("delete", (s) => s.metadata?.name && h.deleteSlice(s.metadata.name));
-  const onClaim = (c: ResourceV1ResourceClaim) => h.upsertClaim(wire<ResourceClaimWire>(c));
+  const onClaim = (c: ResourceV1ResourceClaim) => h.upsertClaim(toWire<ResourceClaimWire>(c));
   claims.on("add", onClaim);
   claims.on("update", onClaim);
   claims.on("delete", (c) => c.metadata?.name && h.deleteClaim(`${c.metadata.namespace ?? ""}/${c.metadata.name}`));

@@ -3,6 +3,11 @@
 import type { Informer, KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "../telemetry/logger.js";
 
+/** Plain JSON view of a client object (its Date fields become strings, as on the wire). */
+export function toWire<T>(o: unknown): T {
+  return JSON.parse(JSON.stringify(o)) as T;
+}
+
 export interface RunningInformer {
   /** Resolves once the first list has arrived. */
   readonly synced: Promise<void>;
