@@ -7,14 +7,15 @@ export const WEBHOOK_NAME = "pods.topofit.io";
 
 /**
  * CEL for `matchConditions`: true when any container or init container
- * requests or limits one of `resources`, so other pods never pay the round
- * trip. Keep `resources` equal to the policy's gpuResources.
+ * requests or limits one of `resources`, or the pod has resource claims (its
+ * GPUs may come from DRA), so other pods never pay the round trip. Keep
+ * `resources` equal to the policy's gpuResources.
  */
 export function gpuRequestCondition(resources: readonly string[]): string {
   const names = `[${resources.map((r) => `'${r}'`).join(", ")}]`;
   const asks = (c: string) =>
     `(has(${c}.resources) && ((has(${c}.resources.requests) && ${names}.exists(r, r in ${c}.resources.requests)) || (has(${c}.resources.limits) && ${names}.exists(r, r in ${c}.resources.limits))))`;
-  return `object.spec.containers.exists(c, ${asks("c")}) || (has(object.spec.initContainers) && object.spec.initContainers.exists(i, ${asks("i")}))`;
+  return `object.spec.containers.exists(c, ${asks("c")}) || (has(object.spec.initContainers) && object.spec.initContainers.exists(i, ${asks("i")})) || (has(object.spec.resourceClaims) && size(object.spec.resourceClaims) > 0)`;
 }
 
 export interface WebhookConfigOptions {

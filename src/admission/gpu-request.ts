@@ -1,7 +1,8 @@
 // How many GPUs a pod asks for, following kubelet's effective-request rules:
 // the larger of (app containers + restartable init "sidecars") and the peak of
-// any single init container run (plus the sidecars started before it).
-import type { ContainerWire, PodWire } from "./schema.js";
+// any single init container run (plus the sidecars started before it); and how
+// many its resource claims hold, from the ResourceClaimTemplates they come from.
+import type { ContainerWire, PodResourceClaimWire, PodWire } from "./schema.js";
 
 const SUFFIX: Record<string, number> = {
   "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
@@ -49,4 +50,78 @@ export function countPodGpus(pod: PodWire, resources: ReadonlySet<string>): numb
     else initPeak = Math.max(initPeak, sidecars + n);
   }
   return Math.max(app + sidecars, initPeak);
+}
+
+/** One device request of a ResourceClaimTemplate, as far as counting GPUs needs it. */
+export interface DeviceRequestSummary {
+  readonly deviceClassName: string;
+  /** "ExactCount" or "All". */
+  readonly allocationMode: string;
+  readonly count: number;
+  /** From a `firstAvailable` request: its first alternative. */
+  readonly firstAvailable: boolean;
+}
+
+/** What topofit keeps of a ResourceClaimTemplate. */
+export interface ClaimTemplateDevices {
+  readonly requests: readonly DeviceRequestSummary[];
+}
+
+export interface ClaimGpuCount {
+  /** GPUs held by the claims that could be counted. */
+  readonly gpus: number;
+  /** Claims whose devices could not be counted, each with why. */
+  readonly uncounted: readonly string[];
+  readonly notes: readonly string[];
+}
+
+/** The pod's spec.resourceClaims entries (objects only; anything else counts as absent). */
+export function podResourceClaims(pod: PodWire): readonly PodResourceClaimWire[] {
+  const claims = pod.spec?.resourceClaims;
+  return Array.isArray(claims) ? claims.filter((c): c is PodResourceClaimWire => c !== null && typeof c === "object") : [];
+}
+
+/**
+ * GPUs the pod holds through its resource claims: the device requests, in the
+ * templates its claims come from, for a class in `gpuClasses`. A claim holds
+ * its devices for the pod's whole life, whichever containers use it, so every
+ * claim counts once. `allocationMode: All` counts as one GPU (at least one is
+ * allocated); a `firstAvailable` request counts as its first alternative.
+ */
+export function countClaimGpus(
+  claims: readonly PodResourceClaimWire[],
+  namespace: string,
+  lookup: (namespace: string, name: string) => ClaimTemplateDevices | undefined,
+  gpuClasses: ReadonlySet<string>,
+): ClaimGpuCount {
+  let gpus = 0;
+  const uncounted: string[] = [];
+  const notes: string[] = [];
+  for (const claim of claims) {
+    const label = `claim ${claim.name ?? "?"}`;
+    if (typeof claim.resourceClaimTemplateName !== "string" || claim.resourceClaimTemplateName === "") {
+      uncounted.push(
+        typeof claim.resourceClaimName === "string" && claim.resourceClaimName !== ""
+          ? `${label} names ResourceClaim ${claim.resourceClaimName}; topofit counts GPUs only in claims made from templates`
+          : `${label} names neither a template nor a claim`,
+      );
+      continue;
+    }
+    const template = lookup(namespace, claim.resourceClaimTemplateName);
+    if (template === undefined) {
+      uncounted.push(`${label}: ResourceClaimTemplate ${namespace}/${claim.resourceClaimTemplateName} is not known to topofit (not created yet, or not listed yet)`);
+      continue;
+    }
+    for (const r of template.requests) {
+      if (!gpuClasses.has(r.deviceClassName)) continue;
+      if (r.allocationMode === "All") {
+        gpus += 1;
+        notes.push(`${label}: allocationMode All of class ${r.deviceClassName} counted as 1 GPU (at least one)`);
+      } else {
+        gpus += r.count;
+        if (r.firstAvailable) notes.push(`${label}: firstAvailable counted as its first alternative (${r.count} GPU${r.count === 1 ? "" : "s"})`);
+      }
+    }
+  }
+  return { gpus, uncounted, notes };
 }

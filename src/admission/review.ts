@@ -1,14 +1,16 @@
 // One admission decision: decide whether the pod is ours, pick the rule, apply
-// the mutations to a clone, and diff. Pure: no I/O, no logging.
+// the mutations to a clone, and diff. Pure: no I/O, no logging. The templates a
+// decision relies on are created by the caller, which decides again with
+// conversion blocked when they cannot be.
 import type { Policy, Rule } from "../policy/model.js";
 import type { AdmissionCall } from "./decode.js";
-import { countPodGpus } from "./gpu-request.js";
+import { countClaimGpus, countPodGpus, podResourceClaims, type ClaimTemplateDevices } from "./gpu-request.js";
 import { matchRule, type RuleTrial } from "./match.js";
-import { MUTATIONS, stripDecision } from "./mutations/index.js";
+import { MUTATIONS, stripDecision, type MutationContext } from "./mutations/index.js";
 import { buildPatch, type PatchOperation } from "./patch.js";
-import type { PodWire } from "./schema.js";
+import type { PodWire, ResourceClaimTemplateWire } from "./schema.js";
 
-export type SkipReason = "not-a-pod-create" | "excluded-namespace" | "no-gpu-request";
+export type SkipReason = "not-a-pod-create" | "excluded-namespace" | "no-gpu-request" | "uncounted-claims";
 
 export type Decision =
   | { readonly kind: "skipped"; readonly reason: SkipReason; readonly detail: string }
@@ -20,6 +22,8 @@ export type Decision =
       readonly mutated: PodWire;
       readonly notes: readonly string[];
       readonly trials: readonly RuleTrial[];
+      /** ResourceClaimTemplates the mutated pod refers to; they must exist before the pod is admitted as mutated. */
+      readonly templates: readonly ResourceClaimTemplateWire[];
     }
   | {
       readonly kind: "unmatched";
@@ -34,6 +38,10 @@ export interface ReviewContext {
   readonly policy: Policy;
   /** Labels of a namespace, when known (namespace informer); undefined otherwise. */
   readonly namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
+  /** ResourceClaimTemplates in the cluster, for pods that ask for GPUs through claims; without it none are known. */
+  readonly claimTemplate?: (namespace: string, name: string) => ClaimTemplateDevices | undefined;
+  /** Set when GPU requests must not be converted into claims: why (shown to the user). */
+  readonly conversionBlocked?: string;
 }
 
 /**
@@ -63,18 +71,39 @@ export function reviewPod(call: AdmissionCall, ctx: ReviewContext): Decision {
   if (policy.excludedNamespaces.has(call.namespace)) {
     return { kind: "skipped", reason: "excluded-namespace", detail: `namespace ${call.namespace} is excluded by policy` };
   }
-  const gpus = countPodGpus(pod, policy.gpuResourceSet);
+  const requested = countPodGpus(pod, policy.gpuResourceSet);
+  let gpus = requested;
+  let claimGpus: number | undefined;
+  const notes: string[] = [];
+  const claims = podResourceClaims(pod);
+  if (claims.length > 0) {
+    const counted = countClaimGpus(claims, call.namespace, ctx.claimTemplate ?? (() => undefined), policy.dra.gpuDeviceClasses);
+    if (counted.uncounted.length > 0 && requested === 0) {
+      return { kind: "skipped", reason: "uncounted-claims", detail: `cannot tell how many GPUs the pod's claims hold: ${counted.uncounted.join("; ")}` };
+    }
+    notes.push(...counted.notes, ...counted.uncounted.map((u) => `not counted: ${u}`));
+    gpus += counted.gpus;
+    if (counted.gpus > 0) claimGpus = gpus;
+  }
   if (gpus === 0) {
-    return { kind: "skipped", reason: "no-gpu-request", detail: `requests none of ${policy.gpuResources.join(", ")}` };
+    const classes = claims.length > 0 ? ` and its claims hold no device of class ${[...policy.dra.gpuDeviceClasses].join(", ")}` : "";
+    return { kind: "skipped", reason: "no-gpu-request", detail: `requests none of ${policy.gpuResources.join(", ")}${classes}` };
   }
   const namespaceLabels = ctx.namespaceLabels(call.namespace) ?? { "kubernetes.io/metadata.name": call.namespace };
   const { rule, trials } = matchRule(policy, { namespace: call.namespace, labels: labelsOf(pod), gpus, namespaceLabels });
   const mutated = copyForMutation(pod);
   if (rule === undefined) {
-    const notes = stripDecision(mutated);
+    notes.push(...stripDecision(mutated));
     return { kind: "unmatched", gpus, patch: buildPatch(pod, mutated), mutated, notes, trials };
   }
-  const notes: string[] = [];
-  for (const m of MUTATIONS) notes.push(...m.apply(mutated, rule));
-  return { kind: "matched", rule, gpus, patch: buildPatch(pod, mutated), mutated, notes, trials };
+  const mctx: MutationContext = {
+    policy,
+    namespace: call.namespace,
+    gpus,
+    ...(ctx.conversionBlocked !== undefined ? { conversionBlocked: ctx.conversionBlocked } : {}),
+    templates: [],
+    ...(claimGpus !== undefined ? { claimGpus } : {}),
+  };
+  for (const m of MUTATIONS) notes.push(...m.apply(mutated, rule, mctx));
+  return { kind: "matched", rule, gpus, patch: buildPatch(pod, mutated), mutated, notes, trials, templates: mctx.templates };
 }

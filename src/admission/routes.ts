@@ -1,18 +1,41 @@
-// POST /mutate: decode -> review -> respond, with one log event and the
-// metrics for each call.
+// POST /mutate: decode -> review -> (ensure the claim templates a conversion
+// relies on; when that fails, review again without conversion) -> respond,
+// with one log event and the metrics for each call.
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { PolicySnapshot } from "../policy/model.js";
-import { decodeAdmissionReview } from "./decode.js";
+import type { ClaimTemplates } from "./claim-template.js";
+import { decodeAdmissionReview, type AdmissionCall } from "./decode.js";
 import { respondToDecision } from "./respond.js";
-import { reviewPod } from "./review.js";
+import { reviewPod, type Decision, type ReviewContext } from "./review.js";
 
 export interface AdmissionRouteDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly currentPolicy: () => PolicySnapshot | undefined;
   readonly namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
+  /** The cluster's ResourceClaimTemplates; without it (no cluster) GPU requests are never converted into claims. */
+  readonly claimTemplates?: ClaimTemplates;
+}
+
+const NO_CLUSTER = "no cluster access to create ResourceClaimTemplates";
+
+interface TemplateStep {
+  readonly decision: Decision;
+  /** For the log: the templates the admitted pod refers to, and what became of them. */
+  readonly templates?: { readonly names: readonly string[]; readonly created?: readonly string[]; readonly skipped?: "dry-run"; readonly failed?: string };
+}
+
+/** Makes sure the templates a conversion needs exist (never on a dry run); otherwise decides again without conversion. */
+async function ensureTemplates(call: AdmissionCall, ctx: ReviewContext, decision: Decision, deps: AdmissionRouteDeps): Promise<TemplateStep> {
+  if (decision.kind !== "matched" || decision.templates.length === 0) return { decision };
+  const names = decision.templates.map((t) => t.metadata.name);
+  if (deps.claimTemplates === undefined) return { decision: reviewPod(call, { ...ctx, conversionBlocked: NO_CLUSTER }), templates: { names, failed: NO_CLUSTER } };
+  if (call.dryRun) return { decision, templates: { names, skipped: "dry-run" } };
+  const outcome = await deps.claimTemplates.ensure(decision.templates);
+  if (!outcome.ok) return { decision: reviewPod(call, { ...ctx, conversionBlocked: outcome.reason }), templates: { names, failed: outcome.reason } };
+  return { decision, templates: { names, created: outcome.created } };
 }
 
 export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRouteDeps): void {
@@ -29,13 +52,21 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
       reply.outcome = "not_ready";
       return reply.code(503).send({ code: "PolicyNotLoaded", message: "no placement policy is in force yet" });
     }
-    const decision = reviewPod(call, { policy: snapshot.policy, namespaceLabels: deps.namespaceLabels });
+    const templates = deps.claimTemplates;
+    const ctx: ReviewContext = {
+      policy: snapshot.policy,
+      namespaceLabels: deps.namespaceLabels,
+      ...(templates !== undefined ? { claimTemplate: (ns: string, name: string) => templates.lookup(ns, name) } : {}),
+    };
+    const step = await ensureTemplates(call, ctx, reviewPod(call, ctx), deps);
+    const decision = step.decision;
     const pod = { namespace: call.namespace, name: call.podName };
     switch (decision.kind) {
       case "skipped":
         reply.outcome = "skipped";
         metrics.admissionDecisions.inc({ decision: "skipped", rule: "" });
-        log.debug({ reqId: request.id, uid: call.uid, pod, reason: decision.reason }, "skipped");
+        // A pod whose claims could not be counted may be a GPU pod going without its rule: worth an info line.
+        (decision.reason === "uncounted-claims" ? log.info : log.debug).call(log, { reqId: request.id, uid: call.uid, pod, reason: decision.reason, detail: decision.detail }, "skipped");
         break;
       case "matched":
         reply.outcome = decision.patch.length > 0 ? "mutated" : "unchanged";
@@ -50,6 +81,7 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
             ops: decision.patch.length,
             dryRun: call.dryRun,
             policyGeneration: snapshot.generation,
+            ...(step.templates !== undefined ? { claimTemplates: step.templates } : {}),
             ...(decision.notes.length > 0 ? { notes: decision.notes } : {}),
           },
           "mutated",

@@ -50,9 +50,15 @@ export interface AdmissionReviewResponseWire {
 
 export type ResourceListWire = Record<string, string | number>;
 
+/** A container's reference to one of the pod's resource claims (and optionally one request of it). */
+export interface ContainerClaimWire {
+  name: string;
+  request?: string;
+}
+
 export interface ContainerWire {
   name?: string;
-  resources?: { requests?: ResourceListWire; limits?: ResourceListWire; [k: string]: unknown };
+  resources?: { requests?: ResourceListWire; limits?: ResourceListWire; claims?: ContainerClaimWire[]; [k: string]: unknown };
   restartPolicy?: string;
   [k: string]: unknown;
 }
@@ -90,6 +96,13 @@ export interface AffinityWire {
   [k: string]: unknown;
 }
 
+/** spec.resourceClaims[]: a claim of the pod, from a template (one claim per pod) or an existing claim. */
+export interface PodResourceClaimWire {
+  name?: string;
+  resourceClaimTemplateName?: string;
+  resourceClaimName?: string;
+}
+
 export interface PodWire {
   apiVersion?: string;
   kind?: string;
@@ -112,7 +125,44 @@ export interface PodWire {
     preemptionPolicy?: string;
     schedulerName?: string;
     runtimeClassName?: string;
+    resourceClaims?: PodResourceClaimWire[];
     [k: string]: unknown;
   };
   [k: string]: unknown;
+}
+
+// resource.k8s.io/v1 ResourceClaimTemplate, as topofit writes it (wire-formats §4.3:
+// note the double `spec`, and the request fields under `exactly`).
+export const RESOURCE_API_VERSION = "resource.k8s.io/v1";
+
+export interface DeviceSelectorWire {
+  cel: { expression: string };
+}
+
+export interface ExactDeviceRequestWire {
+  deviceClassName: string;
+  allocationMode?: "ExactCount" | "All";
+  count?: number;
+  selectors?: DeviceSelectorWire[];
+}
+
+export interface DeviceRequestWire {
+  name: string;
+  exactly: ExactDeviceRequestWire;
+}
+
+export interface DeviceConstraintWire {
+  requests: string[];
+  matchAttribute: string;
+}
+
+export interface ResourceClaimSpecWire {
+  devices: { requests: DeviceRequestWire[]; constraints?: DeviceConstraintWire[] };
+}
+
+export interface ResourceClaimTemplateWire {
+  apiVersion: typeof RESOURCE_API_VERSION;
+  kind: "ResourceClaimTemplate";
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  spec: { spec: ResourceClaimSpecWire };
 }

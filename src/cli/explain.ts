@@ -26,7 +26,6 @@ import type { DcgmFreshness } from "../topology/node-state.js";
 import { BUILTIN_PROFILES } from "../topology/profiles.js";
 import { TopologyStore, type DcgmNodeView } from "../topology/store.js";
 import { DraStore } from "../topology/dra-store.js";
-import { DEFAULT_GPU_DEVICE_CLASSES, DEFAULT_GPU_DRIVERS } from "../topology/dra.js";
 import type { ResourceClaimWire, ResourceSliceWire } from "../topology/dra-schema.js";
 
 export interface Explanation {
@@ -225,7 +224,7 @@ export function explainExtender(pod: PodWire, policy: Policy, inputs: ExtenderIn
       done();
     },
   });
-  const dra = new DraStore({ gpuDrivers: () => DEFAULT_GPU_DRIVERS, gpuDeviceClasses: () => DEFAULT_GPU_DEVICE_CLASSES });
+  const dra = new DraStore({ gpuDrivers: () => policy.dra.gpuDrivers, gpuDeviceClasses: () => policy.dra.gpuDeviceClasses });
   const store = new TopologyStore({
     log: createLogger({ level: "warn", destination: sink }),
     gpuResource: () => policy.gpuResources[0] ?? "nvidia.com/gpu",

@@ -6,10 +6,11 @@ import { createEventRecorder, type EventRecorder } from "../kube/events.js";
 import { loadKubeConfig } from "../kube/client.js";
 import { watchConfigMap, type ConfigMapWatch } from "../kube/configmap-watch.js";
 import { watchNamespaceLabels, type NamespaceLabels } from "../kube/namespaces.js";
+import { ClaimTemplateCache, ClaimTemplateManager, createClaimTemplateWriter, watchClaimTemplates } from "../kube/claim-templates.js";
 import { watchSchedulingState } from "../kube/scheduling-watch.js";
 import { watchDra } from "../kube/dra-watch.js";
 import { DraStore } from "../topology/dra-store.js";
-import { DEFAULT_GPU_DEVICE_CLASSES, DEFAULT_GPU_DRIVERS } from "../topology/dra.js";
+import { DEFAULT_DRA } from "../topology/dra.js";
 import { podIntent } from "../extender/intent.js";
 import { TopologyStore } from "../topology/store.js";
 import { BUILTIN_PROFILES } from "../topology/profiles.js";
@@ -71,7 +72,11 @@ function startExtender(
 ): TopologyStore {
   const dcgmViews = new DcgmViewBuilder();
   let dcgm: DcgmStore | undefined;
-  const dra = new DraStore({ gpuDrivers: () => DEFAULT_GPU_DRIVERS, gpuDeviceClasses: () => DEFAULT_GPU_DEVICE_CLASSES });
+  // Before the first policy is in force, the defaults of spec.dra (NVIDIA's driver and class).
+  const dra = new DraStore({
+    gpuDrivers: () => store.current()?.policy.dra.gpuDrivers ?? DEFAULT_DRA.gpuDrivers,
+    gpuDeviceClasses: () => store.current()?.policy.dra.gpuDeviceClasses ?? DEFAULT_DRA.gpuDeviceClasses,
+  });
   const topology = new TopologyStore({
     claimGpus: (pod) => dra.claimGpus(pod),
     log,
@@ -231,11 +236,19 @@ export async function runServe(settings: ServeSettings, version: string): Promis
   }
 
   let namespaces: NamespaceLabels | undefined;
+  let claimTemplates: ClaimTemplateManager | undefined;
   if (kc && settings.components.webhook) {
     namespaces = watchNamespaceLabels(kc, log);
     const ns = namespaces;
     readiness.push({ name: "namespace-cache", check: () => (ns.isSynced() ? undefined : "namespaces have not been listed yet") });
     stops.push(() => ns.stop());
+    const cache = new ClaimTemplateCache();
+    const watch = watchClaimTemplates(kc, cache, log);
+    // Not ready until the first list has been tried; a cluster without resource.k8s.io/v1
+    // (or without the permission) still gets a ready webhook, which then converts nothing.
+    readiness.push({ name: "claim-template-cache", check: () => (watch.isSettled() ? undefined : "ResourceClaimTemplates have not been listed yet") });
+    stops.push(() => watch.stop());
+    claimTemplates = new ClaimTemplateManager({ writer: createClaimTemplateWriter(kc), cache, metrics, log });
   }
 
   const topology = settings.components.extender ? startExtender(settings, kc, store, log, metrics, readiness, stops) : undefined;
@@ -253,6 +266,7 @@ export async function runServe(settings: ServeSettings, version: string): Promis
     metrics,
     currentPolicy: () => store.current(),
     ...(namespaces ? { namespaceLabels: (ns: string) => namespaces?.labels(ns) } : {}),
+    ...(claimTemplates ? { claimTemplates } : {}),
     readiness,
     admission: settings.components.webhook,
     ...(topology ? { topology } : {}),

@@ -1,10 +1,11 @@
 // Turns a validated PlacementPolicy document into the immutable Policy model,
 // filling every default in one place.
-import type { Placement, Policy, Rule } from "./model.js";
+import type { Placement, Policy, Rule, RuleDra } from "./model.js";
 import { resolveDcgmHealthRules } from "../topology/dcgm.js";
+import { DEFAULT_DRA } from "../topology/dra.js";
 import type { TopologyProfile } from "../topology/profiles.js";
-import { encodePlacement } from "./model.js";
-import type { PlacementPolicyDocument, PlacementSpec, RuleSpec } from "./schema.js";
+import { CLAIM_REQUEST_NAME, encodePlacement } from "./model.js";
+import type { DraInjectSpec, PlacementPolicyDocument, PlacementSpec, RuleSpec } from "./schema.js";
 
 export const DEFAULT_GPU_RESOURCES = ["nvidia.com/gpu"] as const;
 export const DEFAULT_EXCLUDED_NAMESPACES = ["kube-system", "topofit-system"] as const;
@@ -14,6 +15,8 @@ export const DEFAULT_GROUP_LABELS = [
   "leaderworkerset.sigs.k8s.io/name",
   "batch.kubernetes.io/job-name",
 ] as const;
+export const DEFAULT_GPU_DEVICE_CLASSES: readonly string[] = [...DEFAULT_DRA.gpuDeviceClasses];
+export const DEFAULT_GPU_DRIVERS: readonly string[] = [...DEFAULT_DRA.gpuDrivers];
 export const DEFAULT_PLACEMENT: Placement = { gpuLinks: "Any", numa: "Any", strategy: "BinPack" };
 
 function fillPlacement(spec: PlacementSpec | undefined, base: Placement): Placement {
@@ -21,6 +24,22 @@ function fillPlacement(spec: PlacementSpec | undefined, base: Placement): Placem
     gpuLinks: spec?.gpuLinks ?? base.gpuLinks,
     numa: spec?.numa ?? base.numa,
     strategy: spec?.strategy ?? base.strategy,
+  };
+}
+
+function buildDra(spec: DraInjectSpec): RuleDra {
+  const selectors = spec.selectors ?? [];
+  const matchAttributes = spec.matchAttributes ?? [];
+  return {
+    deviceClassName: spec.deviceClassName,
+    selectors,
+    matchAttributes,
+    convertExtendedResources: spec.convertExtendedResources ?? false,
+    claimSharing: spec.claimSharing ?? "PerContainer",
+    template: {
+      selectors: selectors.map((expression) => ({ cel: { expression } })),
+      constraints: matchAttributes.map((matchAttribute) => ({ requests: [CLAIM_REQUEST_NAME], matchAttribute })),
+    },
   };
 }
 
@@ -47,6 +66,7 @@ function buildRule(spec: RuleSpec, index: number, defaultPlacement: Placement): 
       priorityClassMode: inject.priorityClassMode ?? "IfAbsent",
       ...(inject.schedulerName !== undefined ? { schedulerName: inject.schedulerName } : {}),
       ...(inject.runtimeClassName !== undefined ? { runtimeClassName: inject.runtimeClassName } : {}),
+      ...(inject.dra !== undefined ? { dra: buildDra(inject.dra) } : {}),
     },
     placement,
     placementAnnotation: encodePlacement(placement),
@@ -68,6 +88,10 @@ export function buildPolicy(doc: PlacementPolicyDocument): Policy {
     },
     gpuResources,
     gpuResourceSet: new Set(gpuResources),
+    dra: {
+      gpuDeviceClasses: new Set(spec.dra?.gpuDeviceClasses ?? DEFAULT_GPU_DEVICE_CLASSES),
+      gpuDrivers: new Set(spec.dra?.gpuDrivers ?? DEFAULT_GPU_DRIVERS),
+    },
     excludedNamespaces: new Set(spec.excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES),
     defaultPlacement,
     rules: (spec.rules ?? []).map((r, i) => buildRule(r, i, defaultPlacement)),

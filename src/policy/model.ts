@@ -2,6 +2,7 @@
 import type { DcgmHealthRules } from "../topology/dcgm.js";
 import type { TopologyProfile } from "../topology/profiles.js";
 import type {
+  CLAIM_SHARING_MODES,
   GPU_LINK_MODES,
   INJECT_MODES,
   LabelSelectorSpec,
@@ -16,6 +17,35 @@ export type GpuLinkMode = (typeof GPU_LINK_MODES)[number];
 export type NumaMode = (typeof NUMA_MODES)[number];
 export type Strategy = (typeof STRATEGIES)[number];
 export type InjectMode = (typeof INJECT_MODES)[number];
+export type ClaimSharing = (typeof CLAIM_SHARING_MODES)[number];
+
+/** Name of the one device request in every ResourceClaimTemplate topofit generates. */
+export const CLAIM_REQUEST_NAME = "gpus";
+
+/** Which resource claims hold GPUs: `spec.dra` with its defaults filled in. */
+export interface DraSettings {
+  /** A claim request for a device of one of these classes asks for GPUs. */
+  readonly gpuDeviceClasses: ReadonlySet<string>;
+  /** ResourceSlice devices published by one of these drivers are GPUs. */
+  readonly gpuDrivers: ReadonlySet<string>;
+}
+
+/** The pieces of a generated ResourceClaimTemplate that do not depend on the pod, computed once per policy load. */
+export interface ClaimTemplateParts {
+  readonly selectors: readonly { readonly cel: { readonly expression: string } }[];
+  readonly constraints: readonly { readonly requests: readonly string[]; readonly matchAttribute: string }[];
+}
+
+/** A rule's `inject.dra`, resolved. */
+export interface RuleDra {
+  readonly deviceClassName: string;
+  readonly selectors: readonly string[];
+  readonly matchAttributes: readonly string[];
+  readonly convertExtendedResources: boolean;
+  /** PerContainer: one claim per GPU container; PerPod: one claim shared by the pod's GPU containers. */
+  readonly claimSharing: ClaimSharing;
+  readonly template: ClaimTemplateParts;
+}
 
 export interface Placement {
   readonly gpuLinks: GpuLinkMode;
@@ -41,6 +71,8 @@ export interface RuleInject {
   readonly priorityClassMode: InjectMode;
   readonly schedulerName?: string;
   readonly runtimeClassName?: string;
+  /** undefined when the rule has no `inject.dra`. */
+  readonly dra?: RuleDra;
 }
 
 export interface Rule {
@@ -68,6 +100,7 @@ export interface Policy {
   readonly topologyProfiles: readonly TopologyProfile[];
   readonly gpuResources: readonly string[];
   readonly gpuResourceSet: ReadonlySet<string>;
+  readonly dra: DraSettings;
   readonly excludedNamespaces: ReadonlySet<string>;
   readonly defaultPlacement: Placement;
   readonly rules: readonly Rule[];

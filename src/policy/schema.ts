@@ -24,6 +24,7 @@ export const GPU_LINK_MODES = ["Any", "NVLinkPreferred", "NVLinkRequired"] as co
 export const NUMA_MODES = ["Any", "Preferred", "SingleNode"] as const;
 export const STRATEGIES = ["BinPack", "Spread"] as const;
 export const COST_CLASS_NAMES = ["on-prem", "on-demand", "spot", "unknown"] as const;
+export const CLAIM_SHARING_MODES = ["PerContainer", "PerPod"] as const;
 
 export const TolerationSchema = Type.Object(
   {
@@ -80,6 +81,20 @@ export const MatchSchema = Type.Object(
   closed,
 );
 
+/** Dynamic Resource Allocation: GPUs asked for as resource claims instead of extended resources. */
+export const DraInjectSchema = Type.Object(
+  {
+    deviceClassName: Type.String(),
+    /** CEL expressions every device of the claim must satisfy. */
+    selectors: Type.Optional(StringList),
+    /** Fully qualified attribute names whose value all devices of the claim share. */
+    matchAttributes: Type.Optional(StringList),
+    convertExtendedResources: Type.Optional(Type.Boolean()),
+    claimSharing: Type.Optional(StringEnum(CLAIM_SHARING_MODES)),
+  },
+  closed,
+);
+
 export const InjectSchema = Type.Object(
   {
     tolerations: Type.Optional(Type.Array(TolerationSchema)),
@@ -95,6 +110,7 @@ export const InjectSchema = Type.Object(
     priorityClassMode: Type.Optional(StringEnum(INJECT_MODES)),
     schedulerName: Type.Optional(Type.String()),
     runtimeClassName: Type.Optional(Type.String()),
+    dra: Type.Optional(DraInjectSchema),
   },
   closed,
 );
@@ -137,6 +153,15 @@ export const GpuHealthSchema = Type.Object(
   closed,
 );
 
+/** Which device classes and drivers are GPUs, for pods whose GPUs come from resource claims. */
+export const DraSchema = Type.Object(
+  {
+    gpuDeviceClasses: Type.Optional(StringList),
+    gpuDrivers: Type.Optional(StringList),
+  },
+  closed,
+);
+
 export const PolicySpecSchema = Type.Object(
   {
     scoring: Type.Optional(ScoringSchema),
@@ -144,6 +169,7 @@ export const PolicySpecSchema = Type.Object(
     /** Checked in depth by the topology profile validator. */
     topologyProfiles: Type.Optional(Type.Array(Type.Unknown())),
     gpuResources: Type.Optional(StringList),
+    dra: Type.Optional(DraSchema),
     excludedNamespaces: Type.Optional(StringList),
     defaultPlacement: Type.Optional(PlacementSchema),
     rules: Type.Optional(Type.Array(RuleSchema)),
@@ -168,6 +194,8 @@ export type NodeSelectorTermSpec = Static<typeof NodeSelectorTermSchema>;
 export type PreferredTermSpec = Static<typeof PreferredTermSchema>;
 export type MatchSpec = Static<typeof MatchSchema>;
 export type InjectSpec = Static<typeof InjectSchema>;
+export type DraInjectSpec = Static<typeof DraInjectSchema>;
+export type DraSpec = Static<typeof DraSchema>;
 export type PlacementSpec = Static<typeof PlacementSchema>;
 export type RuleSpec = Static<typeof RuleSchema>;
 export type PlacementPolicyDocument = Static<typeof PlacementPolicySchema>;

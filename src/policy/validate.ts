@@ -1,10 +1,13 @@
 // Validates a PlacementPolicy document: JSON-Schema shape first, then the rules
 // Kubernetes itself would enforce on the injected fields. Returns every problem
 // with its field path, never only the first.
+import { Environment as CelEnvironment, ParseError as CelParseError } from "@marcbachmann/cel-js";
 import { Ajv, type ErrorObject } from "ajv";
+import { DEFAULT_GPU_DEVICE_CLASSES, DEFAULT_GPU_RESOURCES } from "./defaults.js";
 import type { PolicyIssue } from "./model.js";
 import {
   PlacementPolicySchema,
+  type DraInjectSpec,
   type LabelSelectorSpec,
   type NodeSelectorRequirementSpec,
   type PlacementPolicyDocument,
@@ -24,6 +27,20 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const C_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// Limits resource.k8s.io/v1 puts on a device request (ResourceClaimTemplate validation).
+const CEL_MAX_BYTES = 10 * 1024;
+const MAX_SELECTORS = 32;
+const MAX_CONSTRAINTS = 32;
+const ATTRIBUTE_DOMAIN_MAX = 63;
+const ATTRIBUTE_NAME_MAX = 32;
+const DRIVER_NAME_MAX = 63;
+
+// Kubernetes evaluates DRA selectors with optional types on (`.?field`, `[?key]`, `orValue`),
+// so the parser must accept them too. Parsing only: functions such as quantity() or
+// semver() are resolved at allocation time, not here.
+const cel = new CelEnvironment({ enableOptionalTypes: true });
 
 /** Renders a JSON pointer as `spec.rules[1].inject.nodeSelector["a.b/c"]`. */
 export function pointerToPath(pointer: string): string {
@@ -148,6 +165,86 @@ function checkName(out: IssueList, path: string, value: string | undefined, what
   }
 }
 
+function checkCelSelector(out: IssueList, path: string, expression: string): void {
+  const bytes = Buffer.byteLength(expression, "utf8");
+  if (bytes > CEL_MAX_BYTES) {
+    out.add(path, `is ${bytes} bytes long; Kubernetes accepts CEL selectors of at most ${CEL_MAX_BYTES} bytes`);
+    return;
+  }
+  try {
+    cel.parse(expression);
+  } catch (err) {
+    if (!(err instanceof CelParseError)) throw err;
+    const at = err.range !== undefined ? ` at character ${err.range.start + 1}` : "";
+    out.add(path, `is not valid CEL: ${err.summary}${at} (got ${describeValue(expression)})`);
+  }
+}
+
+function checkAttributeName(out: IssueList, path: string, name: string): void {
+  const slash = name.indexOf("/");
+  const domain = slash > 0 ? name.slice(0, slash) : "";
+  const id = slash > 0 ? name.slice(slash + 1) : "";
+  if (domain === "" || domain.length > ATTRIBUTE_DOMAIN_MAX || !DNS_SUBDOMAIN.test(domain) || id.length > ATTRIBUTE_NAME_MAX || !C_IDENTIFIER.test(id)) {
+    out.add(
+      path,
+      `${JSON.stringify(name)} is not a fully qualified attribute name (expected <domain>/<name>: a DNS subdomain of at most ${ATTRIBUTE_DOMAIN_MAX} characters, then a C identifier of at most ${ATTRIBUTE_NAME_MAX}, e.g. gpu.nvidia.com/productName)`,
+    );
+  }
+}
+
+function checkDraSettings(doc: PlacementPolicyDocument, errors: IssueList): void {
+  const dra = doc.spec.dra;
+  if (dra === undefined) return;
+  const lists = [
+    ["gpuDeviceClasses", dra.gpuDeviceClasses, 253, "device class"],
+    ["gpuDrivers", dra.gpuDrivers, DRIVER_NAME_MAX, "driver"],
+  ] as const;
+  for (const [field, names, max, what] of lists) {
+    if (names === undefined) continue;
+    if (names.length === 0) errors.add(`spec.dra.${field}`, `must name at least one ${what} (or be left out for the default ${DEFAULT_GPU_DEVICE_CLASSES.join(", ")})`);
+    names.forEach((n, i) => {
+      if (n.length === 0 || n.length > max || !DNS_SUBDOMAIN.test(n)) {
+        errors.add(`spec.dra.${field}[${i}]`, `${JSON.stringify(n)} is not a valid ${what} name (lowercase DNS subdomain of at most ${max} characters)`);
+      }
+    });
+  }
+}
+
+/** `inject.dra` of one rule: what Kubernetes would reject in the generated template, and conversions that could not work. */
+function checkDraInject(doc: PlacementPolicyDocument, path: string, dra: DraInjectSpec, errors: IssueList, warnings: IssueList): void {
+  const cls = dra.deviceClassName;
+  if (cls.length === 0 || cls.length > 253 || !DNS_SUBDOMAIN.test(cls)) {
+    errors.add(`${path}.deviceClassName`, `${JSON.stringify(cls)} is not a valid device class name (lowercase DNS subdomain, e.g. gpu.nvidia.com)`);
+  } else {
+    const gpuClasses: readonly string[] = doc.spec.dra?.gpuDeviceClasses ?? DEFAULT_GPU_DEVICE_CLASSES;
+    if (!gpuClasses.includes(cls)) {
+      errors.add(
+        `${path}.deviceClassName`,
+        `${cls} is not in spec.dra.gpuDeviceClasses (${gpuClasses.join(", ")}): converted pods would ask for GPUs through a claim that topofit does not count as GPUs, so they would be placed as pods without GPUs`,
+      );
+    }
+  }
+  const selectors = dra.selectors ?? [];
+  if (selectors.length > MAX_SELECTORS) errors.add(`${path}.selectors`, `has ${selectors.length} entries; a device request takes at most ${MAX_SELECTORS}`);
+  selectors.forEach((expr, j) => checkCelSelector(errors, `${path}.selectors[${j}]`, expr));
+  const attributes = dra.matchAttributes ?? [];
+  if (attributes.length > MAX_CONSTRAINTS) errors.add(`${path}.matchAttributes`, `has ${attributes.length} entries; a claim takes at most ${MAX_CONSTRAINTS} constraints`);
+  attributes.forEach((a, j) => checkAttributeName(errors, `${path}.matchAttributes[${j}]`, a));
+  if (dra.convertExtendedResources !== true) {
+    errors.add(
+      `${path}.convertExtendedResources`,
+      "must be true: inject.dra acts only by converting extended-resource GPU requests into claims (pods that already use resourceClaims are left as they are), so without it the rule's dra settings would do nothing",
+    );
+  }
+  const resources: readonly string[] = doc.spec.gpuResources ?? DEFAULT_GPU_RESOURCES;
+  if (dra.convertExtendedResources === true && resources.length > 1) {
+    warnings.add(
+      `${path}.convertExtendedResources`,
+      `every resource in spec.gpuResources (${resources.join(", ")}) is converted into devices of class ${cls}; a container's amounts are added up`,
+    );
+  }
+}
+
 function checkSemantics(doc: PlacementPolicyDocument, errors: IssueList, warnings: IssueList): void {
   const spec = doc.spec;
   if (spec.topologyProfiles !== undefined) {
@@ -166,6 +263,7 @@ function checkSemantics(doc: PlacementPolicyDocument, errors: IssueList, warning
   if (spec.gpuResources !== undefined && spec.gpuResources.length === 0) {
     errors.add("spec.gpuResources", "must name at least one resource (or be left out for the default nvidia.com/gpu)");
   }
+  checkDraSettings(doc, errors);
   (spec.excludedNamespaces ?? []).forEach((ns, i) => {
     if (ns.length > 63 || !DNS_LABEL.test(ns)) errors.add(`spec.excludedNamespaces[${i}]`, `${JSON.stringify(ns)} is not a valid namespace name`);
   });
@@ -228,6 +326,7 @@ function checkSemantics(doc: PlacementPolicyDocument, errors: IssueList, warning
     if (inj.nodeSelectorMode !== undefined && inj.nodeSelector === undefined) {
       warnings.add(`${p}.inject.nodeSelectorMode`, "has no effect without nodeSelector");
     }
+    if (inj.dra !== undefined) checkDraInject(doc, `${p}.inject.dra`, inj.dra, errors, warnings);
   });
 }
 

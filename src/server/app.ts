@@ -1,6 +1,7 @@
 // buildApp(deps) assembles the HTTP server without listening, so tests drive it
 // with inject() and main.ts decides where and how it listens.
 import { fastify, LogController, type FastifyInstance } from "fastify";
+import type { ClaimTemplates } from "../admission/claim-template.js";
 import { registerAdmissionRoutes } from "../admission/routes.js";
 import { registerExtenderRoutes } from "../extender/routes.js";
 import type { TopologyStore } from "../topology/store.js";
@@ -18,6 +19,8 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly currentPolicy: () => PolicySnapshot | undefined;
   readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
+  /** The cluster's ResourceClaimTemplates (read and create); without it GPU requests are not converted into claims. */
+  readonly claimTemplates?: ClaimTemplates;
   readonly readiness?: readonly ReadinessCheck[];
   readonly bodyLimit?: number;
   /** Serve POST /mutate (default true). */
@@ -54,6 +57,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     metrics: deps.metrics,
     currentPolicy: deps.currentPolicy,
     namespaceLabels: deps.namespaceLabels ?? (() => undefined),
+    ...(deps.claimTemplates ? { claimTemplates: deps.claimTemplates } : {}),
   });
   if (deps.topology) {
     registerExtenderRoutes(app, { log: deps.log, metrics: deps.metrics, store: deps.topology, currentPolicy: deps.currentPolicy });

@@ -7,6 +7,7 @@ export interface Metrics {
   readonly httpRequests: Counter<"route" | "outcome">;
   readonly httpDuration: Histogram<"route" | "outcome">;
   readonly admissionDecisions: Counter<"decision" | "rule">;
+  readonly claimTemplateCreates: Counter<"result">;
   readonly policyReloads: Counter<"source" | "result">;
   readonly policyGeneration: Gauge;
   readonly policyRules: Gauge;
@@ -42,6 +43,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       name: "topofit_admission_decisions_total",
       help: "Admission decisions: matched (by rule), unmatched GPU pods, and skipped pods.",
       labelNames: ["decision", "rule"],
+      registers,
+    }),
+    claimTemplateCreates: new Counter({
+      name: "topofit_claim_template_creates_total",
+      help: "ResourceClaimTemplate create calls made for converted pods, by result: created, exists (409 AlreadyExists, counted as success), failed.",
+      labelNames: ["result"],
       registers,
     }),
     policyReloads: new Counter({

@@ -7,9 +7,11 @@ import type { GpuNodeTopology } from "./model.js";
 import { normalizePciBusId } from "./model.js";
 import type { DeviceWire, PodClaimsWire, ResourceClaimWire, ResourceSliceWire } from "./dra-schema.js";
 
-/** What spec.dra defaults to: NVIDIA's DRA driver and its whole-GPU DeviceClass. */
-export const DEFAULT_GPU_DRIVERS: ReadonlySet<string> = new Set(["gpu.nvidia.com"]);
-export const DEFAULT_GPU_DEVICE_CLASSES: ReadonlySet<string> = new Set(["gpu.nvidia.com"]);
+/** What the policy's spec.dra defaults to: NVIDIA's DRA driver and its whole-GPU DeviceClass. */
+export const DEFAULT_DRA: { readonly gpuDrivers: ReadonlySet<string>; readonly gpuDeviceClasses: ReadonlySet<string> } = {
+  gpuDrivers: new Set(["gpu.nvidia.com"]),
+  gpuDeviceClasses: new Set(["gpu.nvidia.com"]),
+};
 
 /** The standard attribute holding a device's PCI address (lower-case BDF). */
 export const PCI_BUS_ID_ATTRIBUTE = "resource.kubernetes.io/pciBusID";

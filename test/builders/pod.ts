@@ -4,6 +4,7 @@
 import type {
   ContainerWire,
   NodeSelectorTermWire,
+  PodResourceClaimWire,
   PodWire,
   PreferredSchedulingTermWire,
   TolerationWire,
@@ -130,6 +131,13 @@ class PodBuilder {
     return this;
   }
 
+  /** Adds pod-level resource claims (spec.resourceClaims). */
+  resourceClaims(claims: readonly PodResourceClaimWire[]): this {
+    const spec = this.#spec();
+    spec.resourceClaims = [...(spec.resourceClaims ?? []), ...claims.map((c) => ({ ...c }))];
+    return this;
+  }
+
   /** The fields kube-apiserver defaults before calling mutating webhooks. */
   defaulted(): this {
     const spec = this.#spec();
@@ -157,4 +165,9 @@ class PodBuilder {
 
 export function pod(): PodBuilder {
   return new PodBuilder();
+}
+
+/** A container that uses the pod's claims `claims` (and asks for no extended resource). */
+export function claimContainer(name: string, ...claims: string[]): ContainerWire {
+  return { name, image: "nvcr.io/nvidia/pytorch:25.09-py3", resources: { claims: claims.map((c) => ({ name: c })) } };
 }

@@ -476,7 +476,10 @@ describe("topofit-scheduler as its service account: kube-scheduler with the ship
     });
     const args = find(render("overlays/production"), "Deployment", "topofit-scheduler");
     const flag = JSON.stringify(args).match(/--dcgm-service=[^"]+/)![0];
-    sidecarTopofit = await startServe("topofit-scheduler-sidecar", identities.scheduler.kubeconfigPath, [flag]);
+    // As shipped, the sidecar serves only the extender (the webhook's informers and RBAC are not its own).
+    const components = JSON.stringify(args).match(/--components=[^"]+/)![0];
+    expect(components).toBe("--components=extender");
+    sidecarTopofit = await startServe("topofit-scheduler-sidecar", identities.scheduler.kubeconfigPath, [flag, components]);
     await waitFor(async () => (await metricValue(sidecarTopofit.url, /^topofit_dcgm_endpoints\{/)) === 1, {
       what: "the sidecar to find the dcgm-exporter endpoint",
       timeoutMs: 15_000,
@@ -608,6 +611,11 @@ describe("each identity's permissions are no wider than listed", () => {
       [{ verb: "list", resource: "namespaces" }, true],
       [{ verb: "watch", resource: "configmaps", ...ns(NS) }, true],
       [{ verb: "create", resource: "events", ...ns(NS) }, true],
+      [{ verb: "watch", resource: "resourceclaimtemplates", group: "resource.k8s.io" }, true],
+      [{ verb: "create", resource: "resourceclaimtemplates", group: "resource.k8s.io", ...ns(WORKLOAD_NS) }, true],
+      [{ verb: "update", resource: "resourceclaimtemplates", group: "resource.k8s.io", ...ns(WORKLOAD_NS) }, false],
+      [{ verb: "delete", resource: "resourceclaimtemplates", group: "resource.k8s.io", ...ns(WORKLOAD_NS) }, false],
+      [{ verb: "create", resource: "resourceclaims", group: "resource.k8s.io", ...ns(WORKLOAD_NS) }, false],
       [{ verb: "create", resource: "pods", ...ns("default") }, false],
       [{ verb: "delete", resource: "pods", ...ns(WORKLOAD_NS) }, false],
       [{ verb: "patch", resource: "nodes" }, false],
@@ -637,6 +645,7 @@ describe("each identity's permissions are no wider than listed", () => {
       [{ verb: "create", resource: "pods", ...ns(WORKLOAD_NS) }, false],
       [{ verb: "patch", resource: "nodes" }, false],
       [{ verb: "update", resource: "configmaps", name: "topofit-policy", ...ns(NS) }, false],
+      [{ verb: "create", resource: "resourceclaimtemplates", group: "resource.k8s.io", ...ns(WORKLOAD_NS) }, false],
     ],
     agent: [
       [{ verb: "get", resource: "nodes", name: "gpu-a" }, true],

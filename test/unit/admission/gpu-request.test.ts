@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countPodGpus, parseQuantity } from "../../../src/admission/gpu-request.js";
+import { countClaimGpus, countPodGpus, parseQuantity, podResourceClaims, type ClaimTemplateDevices, type DeviceRequestSummary } from "../../../src/admission/gpu-request.js";
 import type { ContainerWire, PodWire } from "../../../src/admission/schema.js";
 import { GPU, gpuContainer, pod } from "../../builders/pod.js";
 
@@ -67,5 +67,63 @@ describe("countPodGpus", () => {
     const resources = new Set([GPU, "nvidia.com/mig-1g.10gb"]);
     const p = pod().gpus(2).gpus(3, "nvidia.com/mig-1g.10gb").container(withRequests({ [GPU]: "1", "nvidia.com/mig-1g.10gb": "1" })).build();
     expect(countPodGpus(p, resources)).toBe(7);
+  });
+});
+
+describe("countClaimGpus", () => {
+  const GPU_CLASSES = new Set(["gpu.nvidia.com"]);
+  const exact = (deviceClassName: string, count: number, allocationMode = "ExactCount"): DeviceRequestSummary => ({ deviceClassName, allocationMode, count, firstAvailable: false });
+  const templates: Record<string, ClaimTemplateDevices> = {
+    "ml/two-h100": { requests: [exact("gpu.nvidia.com", 2)] },
+    "ml/gpu-and-nic": { requests: [exact("gpu.nvidia.com", 4), exact("rdma.example.com", 1)] },
+    "ml/all-gpus": { requests: [exact("gpu.nvidia.com", 1, "All")] },
+    "ml/h100-or-a100": { requests: [{ deviceClassName: "gpu.nvidia.com", allocationMode: "ExactCount", count: 1, firstAvailable: true }] },
+    "ml/mig": { requests: [exact("mig.nvidia.com", 3)] },
+  };
+  const lookup = (ns: string, name: string) => templates[`${ns}/${name}`];
+  const count = (...names: string[]) => countClaimGpus(names.map((t, i) => ({ name: `c${i}`, resourceClaimTemplateName: t })), "ml", lookup, GPU_CLASSES);
+
+  it.each<[string, string[], number]>([
+    ["a template asking for 2 GPUs", ["two-h100"], 2],
+    ["only the requests of a GPU class", ["gpu-and-nic"], 4],
+    ["every claim once, however many containers share it", ["two-h100", "gpu-and-nic"], 6],
+    ["none for a class that is not a GPU class", ["mig"], 0],
+  ])("counts %s", (_name, names, gpus) => {
+    expect(count(...names)).toEqual({ gpus, uncounted: [], notes: [] });
+  });
+
+  it("counts allocationMode All as one GPU, and says so", () => {
+    expect(count("all-gpus")).toEqual({ gpus: 1, uncounted: [], notes: ["claim c0: allocationMode All of class gpu.nvidia.com counted as 1 GPU (at least one)"] });
+  });
+
+  it("counts a firstAvailable request as its first alternative, and says so", () => {
+    expect(count("h100-or-a100")).toEqual({ gpus: 1, uncounted: [], notes: ["claim c0: firstAvailable counted as its first alternative (1 GPU)"] });
+  });
+
+  it("names each claim it cannot count, and why", () => {
+    const claims = [
+      { name: "known", resourceClaimTemplateName: "two-h100" },
+      { name: "new", resourceClaimTemplateName: "not-yet" },
+      { name: "shared", resourceClaimName: "team-gpus" },
+      { name: "empty" },
+    ];
+    const r = countClaimGpus(claims, "ml", lookup, GPU_CLASSES);
+    expect(r.gpus).toBe(2);
+    expect(r.uncounted).toEqual([
+      "claim new: ResourceClaimTemplate ml/not-yet is not known to topofit (not created yet, or not listed yet)",
+      "claim shared names ResourceClaim team-gpus; topofit counts GPUs only in claims made from templates",
+      "claim empty names neither a template nor a claim",
+    ]);
+  });
+
+  it("looks templates up in the pod's namespace", () => {
+    expect(countClaimGpus([{ name: "c", resourceClaimTemplateName: "two-h100" }], "other", lookup, GPU_CLASSES).uncounted).toHaveLength(1);
+  });
+
+  it("podResourceClaims keeps the object entries of spec.resourceClaims only", () => {
+    const p = pod().resourceClaims([{ name: "a", resourceClaimTemplateName: "t" }]).build();
+    (p.spec!.resourceClaims as unknown[]).push(null, "x");
+    expect(podResourceClaims(p)).toEqual([{ name: "a", resourceClaimTemplateName: "t" }]);
+    expect(podResourceClaims(pod().build())).toEqual([]);
   });
 });

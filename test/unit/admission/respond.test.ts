@@ -8,7 +8,7 @@ import { ruleFrom } from "../../builders/policy.js";
 const OPS: PatchOperation[] = [{ op: "add", path: "/spec/runtimeClassName", value: "nvidia" }];
 
 function matched(patch: PatchOperation[], notes: string[] = []): Decision {
-  return { kind: "matched", rule: ruleFrom({ name: "training" }), gpus: 1, patch, mutated: pod().build(), notes, trials: [] };
+  return { kind: "matched", rule: ruleFrom({ name: "training" }), gpus: 1, patch, mutated: pod().build(), notes, trials: [], templates: [] };
 }
 
 describe("respondToDecision", () => {

@@ -232,6 +232,15 @@ describe("RBAC: least privilege", () => {
     ]);
   });
 
+  it("the webhook alone: read and create ResourceClaimTemplates (no update, no delete), cluster-wide since pods come from any namespace", () => {
+    expect(rulesOf(find(topofit, "ClusterRole", "topofit-claim-templates"))).toEqual([
+      { apiGroups: ["resource.k8s.io"], resources: ["resourceclaimtemplates"], verbs: ["get", "list", "watch", "create"] },
+    ]);
+    const binding = find(topofit, "ClusterRoleBinding", "topofit-claim-templates");
+    expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "topofit-claim-templates" });
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: podSpecOf(webhookDeploy).serviceAccountName, namespace: "topofit-system" }]);
+  });
+
   it("the agent: get and patch nodes, nothing else", () => {
     expect(rulesOf(find(agent, "ClusterRole", "topofit-agent"))).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] }]);
   });

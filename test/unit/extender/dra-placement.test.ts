@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { filterCall, prioritizeCall } from "../../../src/extender/review.js";
 import type { PodWire } from "../../../src/admission/schema.js";
-import { DEFAULT_GPU_DEVICE_CLASSES, DEFAULT_GPU_DRIVERS } from "../../../src/topology/dra.js";
+import { DEFAULT_DRA } from "../../../src/topology/dra.js";
 import { DraStore } from "../../../src/topology/dra-store.js";
 import type { TopologyStore } from "../../../src/topology/store.js";
 import { extenderCall, gpuNodeWire, placementAnnotations, topologyStore } from "../../builders/extender.js";
@@ -19,7 +19,7 @@ const policy = loadPolicy(policyDocument({}));
 /** A TopologyStore and a DraStore wired as `topofit serve` wires them. */
 function cluster() {
   const checks: { pod: string; agreed: boolean; predicted: readonly number[]; observed: readonly number[] }[] = [];
-  const dra = new DraStore({ gpuDrivers: () => DEFAULT_GPU_DRIVERS, gpuDeviceClasses: () => DEFAULT_GPU_DEVICE_CLASSES });
+  const dra = new DraStore({ gpuDrivers: () => DEFAULT_DRA.gpuDrivers, gpuDeviceClasses: () => DEFAULT_DRA.gpuDeviceClasses });
   const store: TopologyStore = topologyStore([], { claimGpus: (p) => dra.claimGpus(p), onPredictionChecked: (c) => checks.push(c) });
   dra.onNodeChange((n) => store.setDra(n, dra.view(n)));
   dra.onAllocation((a) => a.podUids.forEach((uid) => store.settleDraAllocation(uid, a.node, a.devices)));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeClaim, decodeSlice, DEFAULT_GPU_DEVICE_CLASSES, DEFAULT_GPU_DRIVERS, mapDevicesToGpus, podClaimKeys, poolView, type DraDevice } from "../../../src/topology/dra.js";
+import { decodeClaim, decodeSlice, DEFAULT_DRA, mapDevicesToGpus, podClaimKeys, poolView, type DraDevice } from "../../../src/topology/dra.js";
 import { DraStore, type DraAllocation } from "../../../src/topology/dra-store.js";
 import { gpuTopology } from "../../builders/gpu-topology.js";
 import { gpuDevices, pciOf, resourceClaim, resourceSlice } from "../../builders/dra.js";
@@ -19,7 +19,7 @@ describe("decodeSlice", () => {
         { name: "gpu-2", taint: { key: "gpu.nvidia.com/xid", value: "79", effect: "NoSchedule" } },
         { name: "gpu-3", taint: { key: "gpu.nvidia.com/xid", value: "13", effect: "None" } },
       ]),
-      DEFAULT_GPU_DRIVERS,
+      DEFAULT_DRA.gpuDrivers,
     );
     expect(rec).toMatchObject({ node: "n1", pool: "n1", driver: "gpu.nvidia.com", generation: 1 });
     expect(rec!.devices).toEqual([
@@ -34,14 +34,14 @@ describe("decodeSlice", () => {
     ["a slice not bound to one node", { metadata: { name: "x" }, spec: { driver: "gpu.nvidia.com", pool: { name: "p" }, devices: [] } }],
     ["a slice without a name", { spec: { driver: "gpu.nvidia.com", nodeName: "n1", pool: { name: "n1" } } }],
   ])("ignores %s", (_what, wire) => {
-    expect(decodeSlice(wire, DEFAULT_GPU_DRIVERS)).toBeUndefined();
+    expect(decodeSlice(wire, DEFAULT_DRA.gpuDrivers)).toBeUndefined();
   });
 });
 
 describe("poolView", () => {
   it("uses only the highest generation, slices ordered by name, devices in slice order", () => {
     const s = (name: string, gen: number, devs: string[]) =>
-      decodeSlice(resourceSlice("n1", devs.map((d) => ({ name: d })), { name, generation: gen }), DEFAULT_GPU_DRIVERS)!;
+      decodeSlice(resourceSlice("n1", devs.map((d) => ({ name: d })), { name, generation: gen }), DEFAULT_DRA.gpuDrivers)!;
     const view = poolView([s("b", 2, ["gpu-2", "gpu-3"]), s("old", 1, ["gpu-9"]), s("a", 2, ["gpu-1", "gpu-0"])]);
     expect(view!.devices.map((d) => d.name)).toEqual(["gpu-1", "gpu-0", "gpu-2", "gpu-3"]);
   });
@@ -67,12 +67,12 @@ describe("decodeClaim and podClaimKeys", () => {
     ["the first alternative of firstAvailable", { firstAvailable: [{ deviceClassName: "gpu.nvidia.com", count: 2 }, { deviceClassName: "gpu.nvidia.com", count: 8 }] }, 2],
     ["nothing for another device class", { exactly: { deviceClassName: "nic.example.com", count: 2 } }, 0],
   ])("counts %s", (_what, request, gpus) => {
-    const rec = decodeClaim({ metadata: { namespace: "ml", name: "c" }, spec: { devices: { requests: [{ name: "r", ...request }] } } }, DEFAULT_GPU_DEVICE_CLASSES);
+    const rec = decodeClaim({ metadata: { namespace: "ml", name: "c" }, spec: { devices: { requests: [{ name: "r", ...request }] } } }, DEFAULT_DRA.gpuDeviceClasses);
     expect(rec?.gpus).toBe(gpus);
   });
 
   it("reads the allocated devices and the pods the claim is reserved for", () => {
-    const rec = decodeClaim(resourceClaim("ml/c", { gpus: 2, node: "n1", allocated: ["gpu-0", "gpu-1"], reservedFor: ["p1"] }), DEFAULT_GPU_DEVICE_CLASSES);
+    const rec = decodeClaim(resourceClaim("ml/c", { gpus: 2, node: "n1", allocated: ["gpu-0", "gpu-1"], reservedFor: ["p1"] }), DEFAULT_DRA.gpuDeviceClasses);
     expect(rec).toEqual({ key: "ml/c", gpus: 2, allocated: ["gpu.nvidia.com/n1/gpu-0", "gpu.nvidia.com/n1/gpu-1"], reservedFor: ["p1"] });
   });
 
@@ -93,7 +93,7 @@ describe("decodeClaim and podClaimKeys", () => {
 });
 
 describe("DraStore", () => {
-  const store = () => new DraStore({ gpuDrivers: () => DEFAULT_GPU_DRIVERS, gpuDeviceClasses: () => DEFAULT_GPU_DEVICE_CLASSES });
+  const store = () => new DraStore({ gpuDrivers: () => DEFAULT_DRA.gpuDrivers, gpuDeviceClasses: () => DEFAULT_DRA.gpuDeviceClasses });
 
   it("shows a node's devices and which claims hold them; deleting the claim frees them", () => {
     const s = store();

@@ -47,6 +47,12 @@ describe("recordDecision", () => {
     expect(notes[0]).toContain("topofit.io/priority");
   });
 
+  it("writes topofit.io/gpus for a pod whose GPUs come from claims, replacing a value the user set", () => {
+    const p = pod().annotations({ "topofit.io/gpus": "64", app: "x" }).build();
+    expect(recordDecision(p, rule, { claimGpus: 4 })).toEqual([]);
+    expect(p.metadata?.annotations).toEqual({ app: "x", "topofit.io/rule": "training", "topofit.io/placement": PLACEMENT, "topofit.io/gpus": "4" });
+  });
+
   it("is idempotent", () => {
     const p = pod().annotations({ a: "b", "topofit.io/x": "y" }).build();
     recordDecision(p, rule);
