@@ -5,17 +5,35 @@
 // own allocator choosing devices, with topofit as an extender that has no
 // managedResources (claim-only pods are never sent to one that has).
 import { readFileSync } from "node:fs";
-import { CoreV1Api, ResourceV1Api, type CoreV1Event, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { AdmissionregistrationV1Api, CoreV1Api, ResourceV1Api, type CoreV1Event, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startControlPlane, type ControlPlane } from "../../hack/cluster/control-plane.js";
 import { createGpuNode } from "../../hack/cluster/nodes.js";
 import { httpsPostJson, startTopofit, type TopofitProcess } from "../../hack/cluster/topofit.js";
 import { waitFor } from "../../hack/cluster/wait.js";
+import { webhookConfiguration } from "../../hack/cluster/webhook-config.js";
 import { encodeTopologyAnnotation, GPU_TOPOLOGY_ANNOTATION } from "../../src/topology/annotation.js";
 import { PLACEMENT_ANNOTATION } from "../../src/admission/keys.js";
 import { deviceWire, gpuDevices, pciOf, GPU_CLASS, GPU_DRIVER } from "../builders/dra.js";
 
 const NS = "ml";
+/** The namespace whose rule converts nvidia.com/gpu into claims; the webhook leaves NS alone. */
+const CONVERT_NS = "ml-convert";
+const POLICY = `apiVersion: topofit.io/v1alpha1
+kind: PlacementPolicy
+spec:
+  rules:
+    - name: dra-tp
+      match: {namespaces: [${CONVERT_NS}]}
+      inject:
+        schedulerName: topofit-scheduler
+        dra:
+          deviceClassName: gpu.nvidia.com
+          selectors: ['device.attributes["gpu.nvidia.com"].productName == "NVIDIA A100 80GB PCIe"']
+          matchAttributes: [gpu.nvidia.com/productName]
+          convertExtendedResources: true
+      placement: {gpuLinks: NVLinkRequired, numa: Any, strategy: BinPack}
+`;
 const POOL = "e2e.topofit.io/pool";
 const NVLINK = JSON.stringify({ gpuLinks: "NVLinkRequired", numa: "Any", strategy: "BinPack" });
 const ANY = JSON.stringify({ gpuLinks: "Any", numa: "Any", strategy: "BinPack" });
@@ -83,18 +101,18 @@ function claimPod(opts: { tpl: string; pool: string; placement?: string; schedul
   };
 }
 
-async function boundNode(name: string): Promise<string> {
-  return waitFor(async () => (await core.readNamespacedPod({ name, namespace: NS })).spec?.nodeName, { what: `pod ${name} to be bound`, timeoutMs: 45_000 });
+async function boundNode(name: string, namespace = NS): Promise<string> {
+  return waitFor(async () => (await core.readNamespacedPod({ name, namespace })).spec?.nodeName, { what: `pod ${name} to be bound`, timeoutMs: 45_000 });
 }
 
-/** The allocated claim of a pod's "gpus" entry: its devices and pool. */
-async function allocationOf(podName: string): Promise<{ claim: string; pool: string; devices: string[] }> {
+/** The allocated claim of a pod's first claim (or its extended-resource claim): its devices and pool. */
+async function allocationOf(podName: string, namespace = NS): Promise<{ claim: string; pool: string; devices: string[] }> {
   return waitFor(
     async () => {
-      const p = await core.readNamespacedPod({ name: podName, namespace: NS });
-      const claim = p.status?.resourceClaimStatuses?.find((s) => s.name === "gpus")?.resourceClaimName ?? p.status?.extendedResourceClaimStatus?.resourceClaimName;
+      const p = await core.readNamespacedPod({ name: podName, namespace });
+      const claim = p.status?.resourceClaimStatuses?.[0]?.resourceClaimName ?? p.status?.extendedResourceClaimStatus?.resourceClaimName;
       if (!claim) return undefined;
-      const c = await resource.readNamespacedResourceClaim({ name: claim, namespace: NS });
+      const c = await resource.readNamespacedResourceClaim({ name: claim, namespace });
       const results = c.status?.allocation?.devices?.results ?? [];
       if (results.length === 0) return undefined;
       return { claim, pool: results[0]!.pool, devices: results.map((r) => r.device).sort() };
@@ -115,7 +133,8 @@ beforeAll(async () => {
   kc = cp.kubeConfig();
   core = kc.makeApiClient(CoreV1Api);
   resource = kc.makeApiClient(ResourceV1Api);
-  await core.createNamespace({ body: { metadata: { name: NS } } });
+  for (const name of [NS, CONVERT_NS, "topofit-system"]) await core.createNamespace({ body: { metadata: { name } } });
+  await core.createNamespacedConfigMap({ namespace: "topofit-system", body: { metadata: { name: "topofit-policy" }, data: { "policy.yaml": POLICY } } });
   // NVIDIA's whole-GPU class, as its Helm chart installs it (extendedResourceName comes later, in its own test).
   await resource.createDeviceClass({
     body: {
@@ -126,16 +145,23 @@ beforeAll(async () => {
   await draNode("dra-first-bad", "pair");
   await draNode("dra-good", "pair");
   await draNode("dra-solo", "solo");
+  await draNode("conv-first-bad", "convert");
+  await draNode("conv-good", "convert");
   await template("one-gpu", 1);
   await template("two-gpus", 2);
   await template("two-b300", 2, ['device.attributes["gpu.nvidia.com"].productName == "NVIDIA B300"']);
 
   topofit = await startTopofit(cp);
+  await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
+    body: webhookConfiguration({ url: topofit.url, caPem: cp.caPem, excludedNamespaces: ["kube-system", "topofit-system", NS] }),
+  });
   // No managedResources: claim-only pods carry no extended resource, so a filter on them would never send these pods.
   await cp.startScheduler({ name: "topofit-scheduler", extenders: [{ urlPrefix: topofit.url, weight: 20, httpTimeout: "3s", managedResources: [] }] });
   // The stock scheduler (no topofit) takes gpu-0 of dra-first-bad: the allocator's first free device.
-  const filler = await core.createNamespacedPod({ namespace: NS, body: claimPod({ tpl: "one-gpu", pool: "pair", scheduler: "default-scheduler", hostname: "dra-first-bad" }) });
-  expect(await allocationOf(filler.metadata!.name!)).toMatchObject({ pool: "dra-first-bad", devices: ["gpu-0"] });
+  for (const node of ["dra-first-bad", "conv-first-bad"]) {
+    const filler = await core.createNamespacedPod({ namespace: NS, body: claimPod({ tpl: "one-gpu", pool: "-", scheduler: "default-scheduler", hostname: node }) });
+    expect(await allocationOf(filler.metadata!.name!)).toMatchObject({ pool: node, devices: ["gpu-0"] });
+  }
 }, 240_000);
 
 afterAll(async () => {
@@ -162,6 +188,42 @@ describe("DRA GPU pods placed by topology", () => {
     });
     const check = logLines((l) => l.includes('"msg":"GPU prediction checked"') && l.includes(`"pod":"${NS}/${placed}"`)).at(-1);
     expect(check).toMatchObject({ node: "dra-good", predicted: [0, 1], observed: [0, 1], agreed: true });
+  });
+
+  it("a pod asking nvidia.com/gpu: 2 in a converting namespace gets a claim from topofit's template, and the allocator gives it the pair topofit chose", async () => {
+    seq += 1;
+    const name = `convert-${seq}`;
+    const created = await waitFor(
+      async () => {
+        const p = await core.createNamespacedPod({
+          namespace: CONVERT_NS,
+          body: {
+            metadata: { name },
+            spec: {
+              nodeSelector: { [POOL]: "convert" },
+              containers: [{ name: "main", image: "registry.k8s.io/pause:3.10", resources: { limits: { "nvidia.com/gpu": "2" } } }],
+            },
+          },
+        });
+        if (p.spec?.resourceClaims?.length) return p;
+        await core.deleteNamespacedPod({ name, namespace: CONVERT_NS, gracePeriodSeconds: 0 });
+        return undefined;
+      },
+      { what: "the webhook (with the policy loaded) to convert the pod", timeoutMs: 30_000, intervalMs: 500 },
+    );
+    // What the webhook wrote: a claim from its template instead of the extended resource, and the scheduler.
+    expect(created.spec?.schedulerName).toBe("topofit-scheduler");
+    expect(created.spec?.containers[0]!.resources?.limits?.["nvidia.com/gpu"]).toBeUndefined();
+    const tplName = created.spec!.resourceClaims![0]!.resourceClaimTemplateName!;
+    expect(tplName).toMatch(/^topofit-dra-tp-2gpu-[0-9a-f]{8}$/);
+    const tpl = await resource.readNamespacedResourceClaimTemplate({ name: tplName, namespace: CONVERT_NS });
+    expect(tpl.spec.spec.devices?.requests?.[0]?.exactly).toMatchObject({ deviceClassName: GPU_CLASS, count: 2 });
+    // The real scheduler, with topofit as extender, binds it where the allocator's first free pair is bridged.
+    expect(await boundNode(name, CONVERT_NS)).toBe("conv-good");
+    expect(await allocationOf(name, CONVERT_NS)).toMatchObject({ pool: "conv-good", devices: ["gpu-0", "gpu-1"] });
+    const filtered = logLines((l) => l.includes('"msg":"filter"') && l.includes(`"pod":"${CONVERT_NS}/${name}"`)).at(-1) as { gpus: number; failedSample?: Record<string, string> };
+    expect(filtered.gpus).toBe(2);
+    expect(filtered.failedSample?.["conv-first-bad"]).toMatch(/the DRA allocator would take the first free devices \(gpu-1, gpu-2\)/);
   });
 
   it("a claim whose selector matches no device leaves the pod Pending with an intelligible event", async () => {
