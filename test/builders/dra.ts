@@ -1,6 +1,10 @@
 // DRA objects as a driver and the scheduler write them: ResourceSlices with
 // NVIDIA-style GPU devices, ResourceClaims with or without an allocation.
 import type { DeviceWire, ResourceClaimWire, ResourceSliceWire } from "../../src/topology/dra-schema.js";
+import { DEFAULT_DRA } from "../../src/topology/dra.js";
+import { DraStore } from "../../src/topology/dra-store.js";
+import type { TopologyStore } from "../../src/topology/store.js";
+import { gpuNodeWire, topologyStore } from "./extender.js";
 
 export const GPU_DRIVER = "gpu.nvidia.com";
 export const GPU_CLASS = "gpu.nvidia.com";
@@ -68,4 +72,27 @@ export function resourceClaim(
         }
       : {}),
   };
+}
+
+export interface PredictionCheck {
+  readonly pod: string;
+  readonly node: string;
+  readonly predicted: readonly number[];
+  readonly observed: readonly number[];
+  readonly agreed: boolean;
+}
+
+/** A TopologyStore and a DraStore wired as `topofit serve` wires them, and the prediction checks they report. */
+export function draCluster() {
+  const checks: PredictionCheck[] = [];
+  const dra = new DraStore({ gpuDrivers: () => DEFAULT_DRA.gpuDrivers, gpuDeviceClasses: () => DEFAULT_DRA.gpuDeviceClasses });
+  const store: TopologyStore = topologyStore([], { claimGpus: (p) => dra.claimGpus(p), onPredictionChecked: (c) => checks.push(c) });
+  dra.onNodeChange((n) => store.setDra(n, dra.view(n)));
+  dra.onAllocation((a) => a.podUids.forEach((uid) => store.settleDraAllocation(uid, a.node, a.devices)));
+  /** A 4x A100 PCIe node with NVLink bridges 0-1 and 2-3, no device plugin, its GPUs published by the DRA driver. */
+  const draNode = (name: string, devices: readonly GpuDeviceSpec[] = gpuDevices(name, 4)) => {
+    store.upsertNode(gpuNodeWire(name).a100Bridged().allocatable(0).build());
+    dra.upsertSlice(resourceSlice(name, devices));
+  };
+  return { dra, store, draNode, checks };
 }

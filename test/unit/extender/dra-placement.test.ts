@@ -4,11 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { filterCall, prioritizeCall } from "../../../src/extender/review.js";
 import type { PodWire } from "../../../src/admission/schema.js";
-import { DEFAULT_DRA } from "../../../src/topology/dra.js";
-import { DraStore } from "../../../src/topology/dra-store.js";
-import type { TopologyStore } from "../../../src/topology/store.js";
-import { extenderCall, gpuNodeWire, placementAnnotations, topologyStore } from "../../builders/extender.js";
-import { gpuDevices, resourceClaim, resourceSlice, type GpuDeviceSpec } from "../../builders/dra.js";
+import { extenderCall, gpuNodeWire, placementAnnotations } from "../../builders/extender.js";
+import { draCluster, gpuDevices, resourceClaim } from "../../builders/dra.js";
 import { loadPolicy, policyDocument } from "../../builders/policy.js";
 import { pod } from "../../builders/pod.js";
 import type { Placement } from "../../../src/policy/model.js";
@@ -16,20 +13,7 @@ import type { Placement } from "../../../src/policy/model.js";
 const NVLINK: Placement = { gpuLinks: "NVLinkRequired", numa: "Any", strategy: "BinPack" };
 const policy = loadPolicy(policyDocument({}));
 
-/** A TopologyStore and a DraStore wired as `topofit serve` wires them. */
-function cluster() {
-  const checks: { pod: string; agreed: boolean; predicted: readonly number[]; observed: readonly number[] }[] = [];
-  const dra = new DraStore({ gpuDrivers: () => DEFAULT_DRA.gpuDrivers, gpuDeviceClasses: () => DEFAULT_DRA.gpuDeviceClasses });
-  const store: TopologyStore = topologyStore([], { claimGpus: (p) => dra.claimGpus(p), onPredictionChecked: (c) => checks.push(c) });
-  dra.onNodeChange((n) => store.setDra(n, dra.view(n)));
-  dra.onAllocation((a) => a.podUids.forEach((uid) => store.settleDraAllocation(uid, a.node, a.devices)));
-  /** A 4x A100 PCIe node with NVLink bridges 0-1 and 2-3, no device plugin, its GPUs published by the DRA driver. */
-  const draNode = (name: string, devices: readonly GpuDeviceSpec[] = gpuDevices(name, 4)) => {
-    store.upsertNode(gpuNodeWire(name).a100Bridged().allocatable(0).build());
-    dra.upsertSlice(resourceSlice(name, devices));
-  };
-  return { dra, store, draNode, checks };
-}
+const cluster = draCluster;
 
 /** A pod whose GPUs come from one claim (already generated) of `gpus` devices. */
 function claimPod(c: ReturnType<typeof cluster>, name: string, gpus: number, placement: Placement = NVLINK): PodWire {
