@@ -139,6 +139,9 @@ const FIELD_KEYS: ReadonlyMap<string, FieldKey> = new Map<string, FieldKey>([
   [DCGM_FIELDS.UNCORRECTABLE_REMAPPED_ROWS, "uncorrectableRemappedRows"],
 ]);
 
+/** Every value field a reading can carry. */
+export const DCGM_VALUE_FIELDS: readonly FieldKey[] = [...FIELD_KEYS.values()];
+
 /** Fields that describe the whole device even when DCGM reports them per MIG instance. */
 const DEVICE_FIELDS: readonly FieldKey[] = ["temperature", "lastXid", "rowRemapFailure", "uncorrectableRemappedRows"];
 
@@ -178,6 +181,17 @@ function podOf(labels: Readonly<Record<string, string>>): string | undefined {
   return ns === undefined ? pod : `${ns}/${pod}`;
 }
 
+/**
+ * A copy of `s` that shares no characters with the text it was cut from.
+ * Label values are slices of the scraped body, and V8 keeps a slice's parent
+ * alive: a reading that kept one would keep the whole body (tens of KiB per
+ * node, for as long as the reading lives). Only the strings a reading keeps
+ * are copied; the rest of the body is dropped with the samples.
+ */
+function own(s: string): string {
+  return (" " + s).slice(1);
+}
+
 const usable = (v: number) => Number.isFinite(v) && v < DCGM_BLANK_THRESHOLD;
 
 /** Builds one reading per GPU (per node and index) from exposition samples. */
@@ -214,24 +228,27 @@ export function readDcgmGpus(samples: readonly Sample[], options: ReadDcgmOption
     const key = `${node}\u0000${index}`;
     let acc = gpus.get(key);
     if (!acc) {
-      acc = { node, index, values: {}, pods: new Set(), mig: new Map() };
+      acc = { node: options.node ?? own(node), index, values: {}, pods: new Set(), mig: new Map() };
       gpus.set(key, acc);
     }
     const where = `GPU ${index} on node ${node}`;
 
     const uuid = label(l, "UUID", "uuid");
     if (uuid !== undefined) {
-      if (acc.uuid === undefined) acc.uuid = uuid;
+      if (acc.uuid === undefined) acc.uuid = own(uuid);
       else if (acc.uuid !== uuid) issue(`${where}: UUID ${uuid} differs from ${acc.uuid} seen first; keeping ${acc.uuid}`);
     }
     const rawPci = label(l, "pci_bus_id");
     if (rawPci !== undefined) {
       const pci = normalizePciBusId(rawPci);
       if (pci === undefined) issue(`${where}: pci_bus_id ${JSON.stringify(rawPci.slice(0, 40))} is not a PCI bus id`);
-      else if (acc.pciBusId === undefined) acc.pciBusId = pci;
+      else if (acc.pciBusId === undefined) acc.pciBusId = own(pci);
       else if (acc.pciBusId !== pci) issue(`${where}: PCI bus id ${pci} differs from ${acc.pciBusId} seen first; keeping ${acc.pciBusId}`);
     }
-    acc.modelName ??= label(l, "modelName", "model_name");
+    if (acc.modelName === undefined) {
+      const model = label(l, "modelName", "model_name");
+      if (model !== undefined) acc.modelName = own(model);
+    }
 
     const field = FIELD_KEYS.get(s.name);
     const pod = podOf(l);
@@ -239,15 +256,18 @@ export function readDcgmGpus(samples: readonly Sample[], options: ReadDcgmOption
     if (instanceId !== undefined) {
       let mig = acc.mig.get(instanceId);
       if (!mig) {
-        mig = { instanceId, values: {}, pods: new Set() };
-        acc.mig.set(instanceId, mig);
+        mig = { instanceId: own(instanceId), values: {}, pods: new Set() };
+        acc.mig.set(mig.instanceId, mig);
       }
-      mig.profile ??= label(l, "GPU_I_PROFILE");
-      if (pod !== undefined) mig.pods.add(pod);
+      if (mig.profile === undefined) {
+        const profile = label(l, "GPU_I_PROFILE");
+        if (profile !== undefined) mig.profile = own(profile);
+      }
+      if (pod !== undefined && !mig.pods.has(pod)) mig.pods.add(own(pod));
       if (field !== undefined && usable(s.value) && mig.values[field] === undefined) mig.values[field] = s.value;
       continue;
     }
-    if (pod !== undefined) acc.pods.add(pod);
+    if (pod !== undefined && !acc.pods.has(pod)) acc.pods.add(own(pod));
     if (field !== undefined && usable(s.value) && acc.values[field] === undefined) acc.values[field] = s.value;
   }
 

@@ -62,10 +62,6 @@ export interface Exposition {
 }
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME_START = /[a-zA-Z_]/;
-const LABEL_NAME_CHAR = /[a-zA-Z0-9_]/;
-const METRIC_NAME_START = /[a-zA-Z_:]/;
-const METRIC_NAME_CHAR = /[a-zA-Z0-9_:]/;
 const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INFINITY = /^([+-]?)inf(?:inity)?$/i;
 const TIMESTAMP = /^-?\d{1,19}$/;
@@ -83,13 +79,24 @@ type LineResult = { readonly ok: true; readonly sample: Sample } | { readonly ok
 
 const isBlank = (c: string | undefined) => c === " " || c === "\t";
 
+// Name characters by code unit (a scrape is tens of thousands of lines: no regex per character).
+/** [a-zA-Z_], and ':' too when `colon` (metric names): the first character of a name. */
+function isNameStart(c: number, colon: boolean): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || (colon && c === 58);
+}
+
+/** A name character after the first: the start characters and [0-9]. */
+function isNameChar(c: number, colon: boolean): boolean {
+  return isNameStart(c, colon) || (c >= 48 && c <= 57);
+}
+
 /** Parses `<name>[{labels}] <value> [<timestamp>]`, a line known not to be a comment or blank. */
 function parseSampleLine(line: string, maxLabels: number): LineResult {
   let i = 0;
   while (isBlank(line[i])) i++;
   const nameStart = i;
-  if (!METRIC_NAME_START.test(line[i] ?? "")) return { ok: false, message: `expected a metric name, found ${describeChar(line[i])}` };
-  while (i < line.length && METRIC_NAME_CHAR.test(line[i]!)) i++;
+  if (!isNameStart(line.charCodeAt(i), true)) return { ok: false, message: `expected a metric name, found ${describeChar(line[i])}` };
+  while (i < line.length && isNameChar(line.charCodeAt(i), true)) i++;
   const name = line.slice(nameStart, i);
   let j = i;
   while (isBlank(line[j])) j++;
@@ -104,9 +111,9 @@ function parseSampleLine(line: string, maxLabels: number): LineResult {
         i++;
         break;
       }
-      if (!LABEL_NAME_START.test(line[i] ?? "")) return { ok: false, message: `expected a label name or "}", found ${describeChar(line[i])}` };
+      if (!isNameStart(line.charCodeAt(i), false)) return { ok: false, message: `expected a label name or "}", found ${describeChar(line[i])}` };
       const labelStart = i;
-      while (i < line.length && LABEL_NAME_CHAR.test(line[i]!)) i++;
+      while (i < line.length && isNameChar(line.charCodeAt(i), false)) i++;
       const label = line.slice(labelStart, i);
       while (isBlank(line[i])) i++;
       if (line[i] !== "=") return { ok: false, message: `expected "=" after label ${label}, found ${describeChar(line[i])}` };
@@ -116,7 +123,15 @@ function parseSampleLine(line: string, maxLabels: number): LineResult {
       i++;
       let value = "";
       let closed = false;
-      while (i < line.length) {
+      // Most values hold no escape: take them whole up to the closing quote.
+      const quote = line.indexOf('"', i);
+      const backslash = line.indexOf("\\", i);
+      if (quote !== -1 && (backslash === -1 || backslash > quote)) {
+        value = line.slice(i, quote);
+        closed = true;
+        i = quote + 1;
+      }
+      while (!closed && i < line.length) {
         const c = line[i]!;
         if (c === '"') {
           closed = true;
