@@ -47,7 +47,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     if (!started) return reply;
     const { call, policy } = started;
     const outcome = filterCall(call, { policy, store: deps.store });
-    const result = respondToFilter(call, outcome);
+    const text = respondToFilter(call, outcome);
     let passed = 0;
     let failed = 0;
     const causes = new Map<string, number>();
@@ -71,7 +71,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
         "filter",
       );
     }
-    return result;
+    return reply.type(JSON_TYPE).send(text);
   });
 
   app.post("/prioritize", opts, async (request, reply) => {
@@ -80,17 +80,19 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     const { call, policy } = started;
     const outcome = prioritizeCall(call, { policy, store: deps.store });
     reply.outcome = outcome.intent.gpus === 0 ? "no_gpus" : "scored";
-    const top = outcome.scores[0];
+    const top = outcome.top;
     if (top) {
-      const s = outcome.scored.get(top.node)!;
       log.info(
-        { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: s.choice.gpus, why: outcome.topReasons, candidates: outcome.scores.length },
+        { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: top.choice.gpus, why: outcome.topReasons, candidates: outcome.hosts.length },
         "prioritize",
       );
     }
-    return respondToPrioritize(outcome);
+    return reply.type(JSON_TYPE).send(respondToPrioritize(outcome));
   });
 }
+
+/** Replies are JSON text already (respond.ts): sent as they are, not serialised again. */
+const JSON_TYPE = "application/json; charset=utf-8";
 
 const causeCache = new Map<string, string>();
 
