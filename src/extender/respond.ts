@@ -2,72 +2,65 @@
 // format: PascalCase keys, the node field that matches the request's mode, and
 // a bare array of {Host, Score} for prioritize.
 //
-// Replies are written as JSON text directly: with thousands of nodes, a reply
-// is thousands of `"name":"reason"` pairs, and building an object only to
-// serialise it costs more than the decision itself. Reason texts repeat (one
-// per GPU shape and pod shape), so their JSON form is kept once each.
+// Replies are written as JSON bytes directly (json-writer.ts): with thousands
+// of nodes, a reply is thousands of `"name":"reason"` pairs, and building an
+// object only to serialise it costs more than the decision itself.
 import type { ExtenderCall } from "./decode.js";
+import { JsonWriter } from "./json-writer.js";
 import type { FilterOutcome, PrioritizeOutcome } from "./review.js";
 
-/** `s` as a JSON string literal. Node names and reasons are plain ASCII, so they are checked rather than escaped. */
-export function jsonString(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(s);
-  }
-  return `"${s}"`;
-}
-
-const REASON_JSON = new Map<string, string>();
-
-function reasonJson(reason: string): string {
-  let json = REASON_JSON.get(reason);
-  if (json === undefined) {
-    json = jsonString(reason);
-    if (REASON_JSON.size < 10_000) REASON_JSON.set(reason, json);
-  }
-  return json;
-}
-
-/** ExtenderFilterResult (schema.ts) as JSON text. */
-export function respondToFilter(call: ExtenderCall, outcome: FilterOutcome): string {
+/** ExtenderFilterResult (schema.ts) as JSON. `out` is a writer to reuse; the reply never shares its bytes. */
+export function respondToFilter(call: ExtenderCall, outcome: FilterOutcome, out = new JsonWriter()): Buffer {
   const { names, cores, passThrough } = outcome;
-  let passed = "";
-  let failed = "";
-  let unresolvable = "";
-  const passedNames = call.nodes.mode === "objects" ? new Set<string>() : undefined;
-  for (let i = 0; i < names.length; i++) {
-    const node = names[i]!;
-    const v = cores[i]!;
-    if (passThrough || v.ok) {
-      if (passedNames) passedNames.add(node);
-      else passed += passed === "" ? jsonString(node) : `,${jsonString(node)}`;
-    } else if (v.resolvable) {
-      failed += `${failed === "" ? "" : ","}${jsonString(node)}:${reasonJson(v.reason)}`;
-    } else {
-      unresolvable += `${unresolvable === "" ? "" : ","}${jsonString(node)}:${reasonJson(v.reason)}`;
+  out.reset();
+  if (call.nodes.mode === "names") {
+    out.raw('{"NodeNames":[');
+    let first = true;
+    for (let i = 0; i < names.length; i++) {
+      const v = cores[i]!;
+      if (!passThrough && !v.ok) continue;
+      if (!first) out.raw(",");
+      out.string(names[i]!);
+      first = false;
+    }
+    out.raw('],"Nodes":null,');
+  } else {
+    const passed = new Set<string>();
+    for (let i = 0; i < names.length; i++) if (passThrough || cores[i]!.ok) passed.add(names[i]!);
+    const items = call.nodes.nodes.filter((n) => passed.has(n.metadata?.name ?? ""));
+    out.raw('{"Nodes":{"metadata":{},"items":').raw(JSON.stringify(items)).raw('},"NodeNames":null,');
+  }
+  for (const [key, resolvable] of [
+    ['"FailedNodes":{', true],
+    ['},"FailedAndUnresolvableNodes":{', false],
+  ] as const) {
+    out.raw(key);
+    let first = true;
+    for (let i = 0; i < names.length; i++) {
+      const v = cores[i]!;
+      if (passThrough || v.ok || v.resolvable !== resolvable) continue;
+      if (!first) out.raw(",");
+      out.string(names[i]!).raw(":").repeatedString(v.reason);
+      first = false;
     }
   }
-  const maps = `"FailedNodes":{${failed}},"FailedAndUnresolvableNodes":{${unresolvable}},"Error":""`;
-  if (call.nodes.mode === "names") return `{"NodeNames":[${passed}],"Nodes":null,${maps}}`;
-  const items = call.nodes.nodes.filter((n) => passedNames!.has(n.metadata?.name ?? ""));
-  return `{"Nodes":{"metadata":{},"items":${JSON.stringify(items)}},"NodeNames":null,${maps}}`;
+  return out.raw('},"Error":""}').take();
 }
 
 /** `,"Score":s}` for every score kube-scheduler accepts (0..10). */
 const SCORE_TAIL = Array.from({ length: 11 }, (_, s) => `,"Score":${s}}`);
 
 /** HostPriorityList (schema.ts): a bare JSON array of {Host, Score}. */
-export function respondToPrioritize(outcome: PrioritizeOutcome): string {
+export function respondToPrioritize(outcome: PrioritizeOutcome, out = new JsonWriter()): Buffer {
   const { hosts, hostScores } = outcome;
-  let out = "[";
+  out.reset().raw("[");
   for (let i = 0; i < hosts.length; i++) {
-    out += `${i === 0 ? "" : ","}{"Host":${jsonString(hosts[i]!)}${SCORE_TAIL[hostScores[i] ?? 0]}`;
+    out.raw(i === 0 ? '{"Host":' : ',{"Host":').string(hosts[i]!).raw(SCORE_TAIL[hostScores[i] ?? 0]!);
   }
-  return `${out}]`;
+  return out.raw("]").take();
 }
 
-/** An ExtenderFilterResult that reports an error, as JSON text. */
-export function filterError(message: string): string {
-  return `{"FailedNodes":{},"FailedAndUnresolvableNodes":{},"Error":${JSON.stringify(message)}}`;
+/** An ExtenderFilterResult that reports an error, as JSON. */
+export function filterError(message: string): Buffer {
+  return Buffer.from(`{"FailedNodes":{},"FailedAndUnresolvableNodes":{},"Error":${JSON.stringify(message)}}`);
 }

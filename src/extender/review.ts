@@ -67,28 +67,35 @@ function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): Jud
   return { names, cores, states };
 }
 
-function outcome(intent: PodIntent, passThrough: boolean, names: readonly string[], cores: readonly VerdictCore[], states: readonly (NodeState | undefined)[]): FilterOutcome {
-  let verdicts: NodeVerdict[] | undefined;
-  return {
-    intent,
-    passThrough,
-    names,
-    cores,
-    get verdicts() {
-      verdicts ??= names.map((node, i): NodeVerdict => {
-        const c = cores[i]!;
-        return c.ok ? { ok: true, node, state: states[i]!, choice: c.choice } : { ok: false, node, reason: c.reason, resolvable: c.resolvable };
-      });
-      return verdicts;
-    },
-  };
+// Outcomes are class instances, not object literals with getters: a literal's
+// getter closure is reachable from its hidden class, which lives in old space,
+// so every request's node arrays would survive the next scavenge.
+
+type FilterFields = Omit<FilterOutcome, "verdicts">;
+interface FilterResult extends FilterFields {}
+
+class FilterResult implements FilterOutcome {
+  readonly #states: readonly (NodeState | undefined)[];
+  #verdicts: NodeVerdict[] | undefined;
+
+  constructor(fields: FilterFields, states: readonly (NodeState | undefined)[]) {
+    Object.assign(this, fields);
+    this.#states = states;
+  }
+
+  get verdicts(): readonly NodeVerdict[] {
+    return (this.#verdicts ??= this.names.map((node, i): NodeVerdict => {
+      const c = this.cores[i]!;
+      return c.ok ? { ok: true, node, state: this.#states[i]!, choice: c.choice } : { ok: false, node, reason: c.reason, resolvable: c.resolvable };
+    }));
+  }
 }
 
 export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutcome {
   const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels);
   if (intent.gpus === 0) {
     const names = namesOf(call, ctx);
-    return outcome(intent, true, names, names.map(() => PASS), []);
+    return new FilterResult({ intent, passThrough: true, names, cores: names.map(() => PASS) }, []);
   }
   const { names, cores, states } = judge(call, ctx, intent);
   let only = -1;
@@ -103,7 +110,7 @@ export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutc
     const c = cores[only]!;
     if (c.ok) reserveTop(call, ctx, intent, names[only]!, c.choice.gpus);
   }
-  return outcome(intent, false, names, cores, states);
+  return new FilterResult({ intent, passThrough: false, names, cores }, states);
 }
 
 export interface PrioritizeOutcome {
@@ -135,24 +142,29 @@ function detail(judged: Judged, scoreCtx: ScoreContext): { scores: NodeScore[]; 
   return { scores: normalizeScores([...scored.values()]), scored, infeasible };
 }
 
-function prioritizeOutcome(intent: PodIntent, hosts: readonly string[], hostScores: ArrayLike<number>, top: PrioritizeOutcome["top"], topReasons: readonly string[], lazy: () => ReturnType<typeof detail>): PrioritizeOutcome {
-  let built: ReturnType<typeof detail> | undefined;
-  return {
-    intent,
-    hosts,
-    hostScores,
-    top,
-    topReasons,
-    get scores() {
-      return (built ??= lazy()).scores;
-    },
-    get scored() {
-      return (built ??= lazy()).scored;
-    },
-    get infeasible() {
-      return (built ??= lazy()).infeasible;
-    },
-  };
+type PrioritizeFields = Omit<PrioritizeOutcome, "scores" | "scored" | "infeasible">;
+interface PrioritizeResult extends PrioritizeFields {}
+
+class PrioritizeResult implements PrioritizeOutcome {
+  readonly #detail: () => ReturnType<typeof detail>;
+  #built: ReturnType<typeof detail> | undefined;
+
+  constructor(fields: PrioritizeFields, lazy: () => ReturnType<typeof detail>) {
+    Object.assign(this, fields);
+    this.#detail = lazy;
+  }
+
+  get scores(): readonly NodeScore[] {
+    return (this.#built ??= this.#detail()).scores;
+  }
+
+  get scored(): ReadonlyMap<string, ScoredNode> {
+    return (this.#built ??= this.#detail()).scored;
+  }
+
+  get infeasible(): readonly string[] {
+    return (this.#built ??= this.#detail()).infeasible;
+  }
 }
 
 /**
@@ -199,7 +211,7 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
   const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels);
   if (intent.gpus === 0) {
     const names = namesOf(call, ctx);
-    return prioritizeOutcome(intent, names, new Uint8Array(names.length), undefined, [], () => ({ scores: [], scored: new Map(), infeasible: [...names] }));
+    return new PrioritizeResult({ intent, hosts: names, hostScores: new Uint8Array(names.length), top: undefined, topReasons: [] }, () => ({ scores: [], scored: new Map(), infeasible: [...names] }));
   }
   // Judge first: it drops expired reservations and this pod's own, which must not count as group members.
   const judged = judge(call, ctx, intent);
@@ -238,7 +250,7 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
       topReasons = explainScore(judged.states[i]!, c.choice, scoreCtx);
     }
   }
-  return prioritizeOutcome(intent, hosts, hostScores, top, topReasons, () => detail(judged, scoreCtx));
+  return new PrioritizeResult({ intent, hosts, hostScores, top, topReasons }, () => detail(judged, scoreCtx));
 }
 
 /** What scoring needs beyond the node: the pod's intent, where its group already runs, the policy's cost order. */

@@ -18,6 +18,7 @@ import {
   DEFAULT_DCGM_HEALTH_RULES,
   evaluateGpuHealth,
   groupReadingsByNode,
+  ownReading,
   readDcgmGpus,
   type DcgmGpuReading,
   type DcgmHealthRules,
@@ -394,22 +395,6 @@ function sameCondition(a: GpuCondition, b: GpuCondition): boolean {
   return a.healthy === b.healthy && a.utilization === b.utilization && a.memoryUsedMiB === b.memoryUsedMiB && sameStrings(a.reasons, b.reasons) && sameStrings(a.pods, b.pods);
 }
 
-/**
- * `next`, holding the string objects of `prev` where their text is equal: a
- * GPU's UUID, bus id, model and node are the same scrape after scrape, and the
- * record should keep one copy of each rather than a new one per scrape.
- */
-function withStringsOf(prev: DcgmGpuReading, next: DcgmGpuReading): DcgmGpuReading {
-  const pods = sameStrings(prev.pods, next.pods) ? prev.pods : next.pods;
-  return {
-    ...next,
-    node: prev.node === next.node ? prev.node : next.node,
-    ...(next.uuid !== undefined ? { uuid: prev.uuid === next.uuid ? prev.uuid : next.uuid } : {}),
-    ...(next.pciBusId !== undefined ? { pciBusId: prev.pciBusId === next.pciBusId ? prev.pciBusId : next.pciBusId } : {}),
-    ...(next.modelName !== undefined ? { modelName: prev.modelName === next.modelName ? prev.modelName : next.modelName } : {}),
-    pods,
-  };
-}
 
 function endpointState(s: EndpointState): DcgmEndpointStatus["state"] {
   return s.lastOutcome === undefined ? "pending" : s.lastOutcome === "ok" ? "ok" : "failing";
@@ -869,7 +854,7 @@ export class DcgmStore {
       // An unchanged GPU keeps its reading and condition objects: only what changed is new.
       const p = prev.readings.findIndex((r) => gpuKey(r) === key);
       const before = p >= 0 ? prev.readings[p]! : undefined;
-      const r = before === undefined ? scraped : sameReading(before, scraped) ? before : withStringsOf(before, scraped);
+      const r = before !== undefined && sameReading(before, scraped) ? before : ownReading(scraped, before);
       const base = rec.baselines.get(key);
       const evaluated = evaluateGpuHealth(r, base?.reading, this.#rules);
       const condition = p >= 0 && sameCondition(prev.conditions[p]!, evaluated) ? prev.conditions[p]! : Object.freeze(evaluated);
@@ -878,7 +863,8 @@ export class DcgmStore {
       const rows = base?.reading.uncorrectableRemappedRows;
       const rose = base !== undefined && rows !== undefined && r.uncorrectableRemappedRows !== undefined && r.uncorrectableRemappedRows > rows;
       if (base === undefined) {
-        rec.baselines.set(key, { reading: r, seenAt: now });
+        // Keyed by the kept reading's string: the scraped one may be a slice of the body.
+        rec.baselines.set(gpuKey(r), { reading: r, seenAt: now });
       } else if (rose) {
         base.riseSince ??= now;
         base.seenAt = now;

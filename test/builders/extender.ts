@@ -237,10 +237,10 @@ export function dcgmView(
 
 /** The filter reply respond.ts writes for `outcome`, parsed back (it must be valid JSON). */
 export function filterReply(call: ExtenderCall, outcome: FilterOutcome): ExtenderFilterResultWire {
-  return JSON.parse(respondToFilter(call, outcome)) as ExtenderFilterResultWire;
+  return JSON.parse(respondToFilter(call, outcome).toString("utf8")) as ExtenderFilterResultWire;
 }
 
 /** The prioritize reply respond.ts writes for `outcome`, parsed back (it must be valid JSON). */
 export function prioritizeReply(outcome: PrioritizeOutcome): HostPriorityWire[] {
-  return JSON.parse(respondToPrioritize(outcome)) as HostPriorityWire[];
+  return JSON.parse(respondToPrioritize(outcome).toString("utf8")) as HostPriorityWire[];
 }

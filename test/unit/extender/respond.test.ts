@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { VerdictCore } from "../../../src/extender/filter.js";
 import type { PodIntent } from "../../../src/extender/intent.js";
-import { filterError, jsonString } from "../../../src/extender/respond.js";
+import { JsonWriter } from "../../../src/extender/json-writer.js";
+import { filterError } from "../../../src/extender/respond.js";
 import type { FilterOutcome, PrioritizeOutcome } from "../../../src/extender/review.js";
 import { MAX_EXTENDER_PRIORITY, MIN_EXTENDER_PRIORITY } from "../../../src/extender/schema.js";
 import type { GpuSetChoice } from "../../../src/topology/node-state.js";
@@ -63,7 +64,7 @@ describe("respondToFilter", () => {
   });
 
   it("reports an error through Error with empty maps", () => {
-    expect(JSON.parse(filterError('boom "quoted"'))).toEqual({ FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: 'boom "quoted"' });
+    expect(JSON.parse(filterError('boom "quoted"').toString("utf8"))).toEqual({ FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: 'boom "quoted"' });
   });
 
   it("writes node names and reasons that need escaping as valid JSON", () => {
@@ -82,10 +83,19 @@ describe("respondToFilter", () => {
   });
 });
 
-describe("jsonString", () => {
-  it.each<[string]>([["gpu-00001"], ['a "quoted" name'], ["back\\slash"], ["new\nline"], ["ünïcode"], ["\u2028"], [""]])("writes %j as JSON.stringify does", (s) => {
-    expect(JSON.parse(jsonString(s))).toBe(s);
-    expect(jsonString(s)).toBe(JSON.stringify(s));
+describe("JsonWriter", () => {
+  it.each<[string]>([["gpu-00001"], ['a "quoted" name'], ["back\\slash"], ["new\nline"], ["ünïcode"], ["\u2028"], ["emoji 🚀"], [""]])("writes %j as JSON.stringify does", (s) => {
+    const out = new JsonWriter(4);
+    const text = out.raw("[").string(s).raw(",").repeatedString(s).raw("]").take().toString("utf8");
+    expect(text).toBe(`[${JSON.stringify(s)},${JSON.stringify(s)}]`);
+  });
+
+  it("grows past its first buffer and starts afresh on reset, never sharing bytes with a reply already taken", () => {
+    const out = new JsonWriter(8);
+    const first = out.raw("[").string("x".repeat(100)).raw("]").take();
+    const second = out.reset().raw("[]").take();
+    expect(first.toString()).toBe(`["${"x".repeat(100)}"]`);
+    expect(second.toString()).toBe("[]");
   });
 });
 
