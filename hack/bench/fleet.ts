@@ -1,10 +1,8 @@
 // A synthetic GPU fleet for benchmarks and the demo: Node objects as the API
 // server serves them (GFD labels, allocatable), GPU pods bound to them at a
-// realistic occupancy, and a DCGM view of every GPU.
+// realistic occupancy, and what dcgm-exporter serves on every node.
 import type { PodWire } from "../../src/admission/schema.js";
 import type { NodeWire } from "../../src/extender/schema.js";
-import type { GpuCondition } from "../../src/topology/model.js";
-import type { DcgmNodeView } from "../../src/topology/store.js";
 
 export interface FleetNode {
   readonly wire: NodeWire;
@@ -90,31 +88,78 @@ export function occupyFleet(fleet: readonly FleetNode[], occupancy: number, seed
   return pods;
 }
 
-/** DCGM view: utilisation per GPU, a few unhealthy GPUs, pods attributed to their GPUs. */
-export function dcgmView(fleet: readonly FleetNode[], pods: readonly FleetPod[], seed = 3): Map<string, DcgmNodeView> {
-  const rand = rng(seed);
-  const byNode = new Map<string, FleetPod[]>();
-  for (const p of pods) byNode.set(p.nodeName, [...(byNode.get(p.nodeName) ?? []), p]);
-  const out = new Map<string, DcgmNodeView>();
-  for (const n of fleet) {
-    const name = n.wire.metadata!.name!;
-    const conditions = new Map<number, GpuCondition>();
-    let next = 0;
-    const owner: string[][] = Array.from({ length: n.gpus }, () => []);
-    for (const p of byNode.get(name) ?? []) for (let k = 0; k < p.gpus && next < n.gpus; k++) owner[next++]!.push(p.key);
-    for (let g = 0; g < n.gpus; g++) {
-      const bad = rand() < 0.002;
-      conditions.set(g, {
-        healthy: !bad,
-        reasons: bad ? ["XID 79 (GPU has fallen off the bus)"] : [],
-        utilization: owner[g]!.length > 0 ? Math.round(50 + rand() * 50) : 0,
-        memoryUsedMiB: owner[g]!.length > 0 ? Math.round(rand() * 80_000) : 0,
-        pods: owner[g]!,
-      });
+const PRODUCT_NAMES: Record<string, string> = {
+  "NVIDIA-H100-80GB-HBM3": "NVIDIA H100 80GB HBM3",
+  "NVIDIA-A100-PCIE-80GB": "NVIDIA A100 80GB PCIe",
+  "NVIDIA-L40S": "NVIDIA L40S",
+};
+
+/** Series dcgm-exporter serves per GPU that topofit reads, then a few it skips (as a default exporter config has). */
+const SERIES = [
+  "DCGM_FI_DEV_GPU_UTIL",
+  "DCGM_FI_DEV_FB_USED",
+  "DCGM_FI_DEV_FB_FREE",
+  "DCGM_FI_DEV_GPU_TEMP",
+  "DCGM_FI_DEV_XID_ERRORS",
+  "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+  "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+  "DCGM_FI_DEV_SM_CLOCK",
+  "DCGM_FI_DEV_POWER_USAGE",
+  "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+] as const;
+
+/** What the exporter of a node needs to know about it. */
+export interface ExporterNode {
+  readonly name: string;
+  readonly gpus: number;
+  /** GFD's nvidia.com/gpu.product. */
+  readonly product: string;
+}
+
+export function exporterNode(node: FleetNode): ExporterNode {
+  return { name: node.wire.metadata!.name!, gpus: node.gpus, product: node.wire.metadata!.labels!["nvidia.com/gpu.product"]! };
+}
+
+/** Which pod holds each GPU of a node: its pods take GPUs 0, 1, 2, ... in turn. */
+export function gpuOwners(node: { readonly gpus: number }, pods: readonly FleetPod[]): (FleetPod | undefined)[] {
+  const owner: (FleetPod | undefined)[] = new Array(node.gpus).fill(undefined);
+  let next = 0;
+  for (const p of pods) for (let k = 0; k < p.gpus && next < node.gpus; k++) owner[next++] = p;
+  return owner;
+}
+
+/**
+ * What dcgm-exporter serves on one node of the fleet: every series of SERIES
+ * per GPU, with its labels (pod attribution included). About 1 GPU in 500 is
+ * unhealthy (XID 79), always the same ones; utilisation and memory change
+ * with `round`, as between scrapes.
+ */
+export function dcgmExposition(node: ExporterNode, pods: readonly FleetPod[], round: number): string {
+  const { name } = node;
+  const index = Number(name.slice(name.lastIndexOf("-") + 1));
+  const model = PRODUCT_NAMES[node.product] ?? "NVIDIA GPU";
+  const owner = gpuOwners(node, pods);
+  const health = rng(index * 7919 + 11);
+  const load = rng(index * 104_729 + round);
+  const values = owner.map((p) => {
+    const busy = p !== undefined;
+    const util = busy ? Math.round(50 + load() * 50) : 0;
+    const used = busy ? Math.round(load() * 80_000) : 0;
+    const xid = health() < 0.002 ? 79 : 0;
+    return [util, used, 81_559 - used, Math.round(30 + util / 3), xid, 0, 0, busy ? 1980 : 345, Math.round(70 + util * 6), 0];
+  });
+  const lines: string[] = [];
+  SERIES.forEach((series, k) => {
+    lines.push(`# HELP ${series} ${series}.`, `# TYPE ${series} ${k === 4 || k === 9 ? "counter" : "gauge"}`);
+    for (let g = 0; g < node.gpus; g++) {
+      const bus = (0x18 + g * 0x10).toString(16).toUpperCase().padStart(2, "0");
+      const uuid = `GPU-${index.toString(16).padStart(8, "0")}-0000-4000-8000-${g.toString(16).padStart(12, "0")}`;
+      const p = owner[g];
+      const podLabels = p ? `,container="main",namespace="${p.key.split("/")[0]}",pod="${p.key.split("/")[1]}"` : "";
+      lines.push(`${series}{gpu="${g}",UUID="${uuid}",pci_bus_id="00000000:${bus}:00.0",device="nvidia${g}",modelName="${model}",Hostname="${name}",DCGM_FI_DRIVER_VERSION="550.54.15"${podLabels}} ${values[g]![k]}`);
     }
-    out.set(name, { freshness: "fresh", conditions });
-  }
-  return out;
+  });
+  return `${lines.join("\n")}\n`;
 }
 
 export function podWire(uid: string, gpus: number, placement: string): PodWire {

@@ -15,7 +15,7 @@ import { podIntent } from "../extender/intent.js";
 import { TopologyStore } from "../topology/store.js";
 import { BUILTIN_PROFILES } from "../topology/profiles.js";
 import { DcgmStore, parseDcgmEndpoints } from "../topology/dcgm-store.js";
-import { DcgmViewBuilder } from "../topology/dcgm-view.js";
+import { DcgmViewBuilder, followDcgm } from "../topology/dcgm-view.js";
 import { watchServiceEndpoints } from "../kube/endpoint-slices.js";
 import { EMBEDDED_POLICY_YAML } from "../policy/embedded.js";
 import { watchPolicyFile, type PolicyFileSource } from "../policy/file-source.js";
@@ -103,7 +103,7 @@ function startExtender(
       ...(store.current() ? { rules: store.current()!.policy.gpuHealth } : {}),
     });
     const scraper = dcgm;
-    scraper.onChange(() => topology.setDcgm(dcgmViews.build(scraper.snapshot())));
+    stops.push(followDcgm(scraper, topology, dcgmViews));
     if (settings.dcgmEndpoints.length > 0) {
       const parsed = parseDcgmEndpoints(settings.dcgmEndpoints);
       if (parsed.errors.length > 0) throw new Error(`--dcgm-endpoints: ${parsed.errors.join("; ")}`);

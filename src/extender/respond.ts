@@ -1,33 +1,66 @@
 // The only translation from filter/prioritize outcomes to the extender wire
 // format: PascalCase keys, the node field that matches the request's mode, and
 // a bare array of {Host, Score} for prioritize.
+//
+// Replies are written as JSON bytes directly (json-writer.ts): with thousands
+// of nodes, a reply is thousands of `"name":"reason"` pairs, and building an
+// object only to serialise it costs more than the decision itself.
 import type { ExtenderCall } from "./decode.js";
+import { JsonWriter } from "./json-writer.js";
 import type { FilterOutcome, PrioritizeOutcome } from "./review.js";
-import type { ExtenderFilterResultWire, HostPriorityWire, NodeWire } from "./schema.js";
 
-export function respondToFilter(call: ExtenderCall, outcome: FilterOutcome): ExtenderFilterResultWire {
-  const failed: Record<string, string> = {};
-  const unresolvable: Record<string, string> = {};
-  const passed = new Set<string>();
-  for (let i = 0; i < outcome.names.length; i++) {
-    const node = outcome.names[i]!;
-    const v = outcome.cores[i]!;
-    if (outcome.passThrough || v.ok) passed.add(node);
-    else if (v.resolvable) failed[node] = v.reason;
-    else unresolvable[node] = v.reason;
+/** ExtenderFilterResult (schema.ts) as JSON. `out` is a writer to reuse; the reply never shares its bytes. */
+export function respondToFilter(call: ExtenderCall, outcome: FilterOutcome, out = new JsonWriter()): Buffer {
+  const { names, cores, passThrough } = outcome;
+  out.reset();
+  if (call.nodes.mode === "names") {
+    out.raw('{"NodeNames":[');
+    let first = true;
+    for (let i = 0; i < names.length; i++) {
+      const v = cores[i]!;
+      if (!passThrough && !v.ok) continue;
+      if (!first) out.raw(",");
+      out.string(names[i]!);
+      first = false;
+    }
+    out.raw('],"Nodes":null,');
+  } else {
+    const passed = new Set<string>();
+    for (let i = 0; i < names.length; i++) if (passThrough || cores[i]!.ok) passed.add(names[i]!);
+    const items = call.nodes.nodes.filter((n) => passed.has(n.metadata?.name ?? ""));
+    out.raw('{"Nodes":{"metadata":{},"items":').raw(JSON.stringify(items)).raw('},"NodeNames":null,');
   }
-  const base = { FailedNodes: failed, FailedAndUnresolvableNodes: unresolvable, Error: "" };
-  if (call.nodes.mode === "names") return { ...base, NodeNames: call.nodes.names.filter((n) => passed.has(n)), Nodes: null };
-  const items: NodeWire[] = call.nodes.nodes.filter((n) => passed.has(n.metadata?.name ?? ""));
-  return { ...base, Nodes: { metadata: {}, items }, NodeNames: null };
+  for (const [key, resolvable] of [
+    ['"FailedNodes":{', true],
+    ['},"FailedAndUnresolvableNodes":{', false],
+  ] as const) {
+    out.raw(key);
+    let first = true;
+    for (let i = 0; i < names.length; i++) {
+      const v = cores[i]!;
+      if (passThrough || v.ok || v.resolvable !== resolvable) continue;
+      if (!first) out.raw(",");
+      out.string(names[i]!).raw(":").repeatedString(v.reason);
+      first = false;
+    }
+  }
+  return out.raw('},"Error":""}').take();
 }
 
-export function respondToPrioritize(outcome: PrioritizeOutcome): HostPriorityWire[] {
-  const out: HostPriorityWire[] = outcome.scores.map((s) => ({ Host: s.node, Score: s.score }));
-  for (const n of outcome.infeasible) out.push({ Host: n, Score: 0 });
-  return out;
+/** `,"Score":s}` for every score kube-scheduler accepts (0..10). */
+const SCORE_TAIL = Array.from({ length: 11 }, (_, s) => `,"Score":${s}}`);
+
+/** HostPriorityList (schema.ts): a bare JSON array of {Host, Score}. */
+export function respondToPrioritize(outcome: PrioritizeOutcome, out = new JsonWriter()): Buffer {
+  const { hosts, hostScores } = outcome;
+  out.reset().raw("[");
+  for (let i = 0; i < hosts.length; i++) {
+    out.raw(i === 0 ? '{"Host":' : ',{"Host":').string(hosts[i]!).raw(SCORE_TAIL[hostScores[i] ?? 0]!);
+  }
+  return out.raw("]").take();
 }
 
-export function filterError(message: string): ExtenderFilterResultWire {
-  return { FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: message };
+/** An ExtenderFilterResult that reports an error, as JSON. */
+export function filterError(message: string): Buffer {
+  return Buffer.from(`{"FailedNodes":{},"FailedAndUnresolvableNodes":{},"Error":${JSON.stringify(message)}}`);
 }

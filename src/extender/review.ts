@@ -1,14 +1,20 @@
 // One extender call: decode the pod's intent, take a verdict per node, score the
 // feasible ones. Pure apart from the store's memoised state and the ledger
 // reservation it records for the node it ranks first.
+//
+// Per node, a request costs a map lookup and an array read: verdicts are
+// memoised on the node's GPU shape, and the tiers a shape decides are computed
+// once per distinct verdict, not per node. Only the per-node tiers (group
+// locality, cost class, strategy) are read for every feasible node.
 import type { Policy } from "../policy/model.js";
+import type { GpuSetChoice, NodeState } from "../topology/node-state.js";
 import type { TopologyStore } from "../topology/store.js";
 import type { ExtenderCall } from "./decode.js";
 import { nodeVerdict, requiredConstraints, type NodeVerdict, type VerdictCore } from "./filter.js";
 import { podIntent, type PodIntent } from "./intent.js";
-import { normalizeScores, type NodeScore } from "./normalize.js";
-import { explainScore, scoreNode, type ScoreContext, type ScoredNode } from "./score.js";
-import type { NodeState } from "../topology/node-state.js";
+import { normalizeScores, scoreRows, type NodeScore } from "./normalize.js";
+import { MAX_EXTENDER_PRIORITY } from "./schema.js";
+import { compareTuples, explainScore, nodeTiers, nodeTierWidth, scoreNode, shapeTiers, type ScoreContext, type ScoredNode } from "./score.js";
 
 export interface ExtenderContext {
   readonly policy: Policy;
@@ -39,7 +45,13 @@ function namesOf(call: ExtenderCall, ctx: ExtenderContext): readonly string[] {
 
 const PASS: VerdictCore = { ok: false, reason: "", resolvable: true };
 
-function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): { names: readonly string[]; cores: VerdictCore[]; states: (NodeState | undefined)[] } {
+interface Judged {
+  readonly names: readonly string[];
+  readonly cores: VerdictCore[];
+  readonly states: (NodeState | undefined)[];
+}
+
+function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): Judged {
   const resource = ctx.policy.gpuResources[0] ?? "nvidia.com/gpu";
   const constraints = requiredConstraints(intent.placement);
   // A reservation left by an earlier attempt for this same pod must not count against it.
@@ -55,28 +67,35 @@ function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): { n
   return { names, cores, states };
 }
 
-function outcome(intent: PodIntent, passThrough: boolean, names: readonly string[], cores: readonly VerdictCore[], states: readonly (NodeState | undefined)[]): FilterOutcome {
-  let verdicts: NodeVerdict[] | undefined;
-  return {
-    intent,
-    passThrough,
-    names,
-    cores,
-    get verdicts() {
-      verdicts ??= names.map((node, i): NodeVerdict => {
-        const c = cores[i]!;
-        return c.ok ? { ok: true, node, state: states[i]!, choice: c.choice } : { ok: false, node, reason: c.reason, resolvable: c.resolvable };
-      });
-      return verdicts;
-    },
-  };
+// Outcomes are class instances, not object literals with getters: a literal's
+// getter closure is reachable from its hidden class, which lives in old space,
+// so every request's node arrays would survive the next scavenge.
+
+type FilterFields = Omit<FilterOutcome, "verdicts">;
+interface FilterResult extends FilterFields {}
+
+class FilterResult implements FilterOutcome {
+  readonly #states: readonly (NodeState | undefined)[];
+  #verdicts: NodeVerdict[] | undefined;
+
+  constructor(fields: FilterFields, states: readonly (NodeState | undefined)[]) {
+    Object.assign(this, fields);
+    this.#states = states;
+  }
+
+  get verdicts(): readonly NodeVerdict[] {
+    return (this.#verdicts ??= this.names.map((node, i): NodeVerdict => {
+      const c = this.cores[i]!;
+      return c.ok ? { ok: true, node, state: this.#states[i]!, choice: c.choice } : { ok: false, node, reason: c.reason, resolvable: c.resolvable };
+    }));
+  }
 }
 
 export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutcome {
   const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels, ctx.store.claimGpus);
   if (intent.gpus === 0) {
     const names = namesOf(call, ctx);
-    return outcome(intent, true, names, names.map(() => PASS), []);
+    return new FilterResult({ intent, passThrough: true, names, cores: names.map(() => PASS) }, []);
   }
   const { names, cores, states } = judge(call, ctx, intent);
   let only = -1;
@@ -91,45 +110,147 @@ export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutc
     const c = cores[only]!;
     if (c.ok) reserveTop(call, ctx, intent, names[only]!, c.choice.gpus);
   }
-  return outcome(intent, false, names, cores, states);
+  return new FilterResult({ intent, passThrough: false, names, cores }, states);
 }
 
 export interface PrioritizeOutcome {
   readonly intent: PodIntent;
-  readonly scores: readonly NodeScore[];
-  readonly scored: ReadonlyMap<string, ScoredNode>;
+  /** Every node of the request, best first (equal scores in request order), infeasible ones last. */
+  readonly hosts: readonly string[];
+  /** hostScores[i]: the score of hosts[i], 0..10; 0 for a node the pod cannot use. */
+  readonly hostScores: ArrayLike<number>;
+  /** The node ranked first and the GPUs the pod would get there, if any node is feasible. */
+  readonly top: { readonly node: string; readonly score: number; readonly choice: GpuSetChoice } | undefined;
   /** Tier-by-tier explanation of the node ranked first. */
   readonly topReasons: readonly string[];
+  /** Feasible nodes by exact rank, from their full tuples (built on demand: explain, tests). */
+  readonly scores: readonly NodeScore[];
+  readonly scored: ReadonlyMap<string, ScoredNode>;
   /** Nodes of the request that are not feasible (score 0). */
   readonly infeasible: readonly string[];
 }
 
-export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): PrioritizeOutcome {
-  const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels, ctx.store.claimGpus);
-  if (intent.gpus === 0) return { intent, scores: [], scored: new Map(), infeasible: [...namesOf(call, ctx)], topReasons: [] };
-  // Judge first: it drops expired reservations and this pod's own, which must not count as group members.
-  const judged = judge(call, ctx, intent);
-  const scoreCtx = scoreContext(intent, ctx);
+/** The request's nodes with every feasible one ranked from its full tuple: the reference the fast ranking must agree with. */
+function detail(judged: Judged, scoreCtx: ScoreContext): { scores: NodeScore[]; scored: Map<string, ScoredNode>; infeasible: string[] } {
   const scored = new Map<string, ScoredNode>();
-  const states = new Map<string, NodeState>();
   const infeasible: string[] = [];
   for (let i = 0; i < judged.names.length; i++) {
     const c = judged.cores[i]!;
-    const node = judged.names[i]!;
-    if (c.ok) {
-      scored.set(node, scoreNode(judged.states[i]!, c.choice, scoreCtx));
-      states.set(node, judged.states[i]!);
-    } else infeasible.push(node);
+    if (c.ok) scored.set(judged.names[i]!, scoreNode(judged.states[i]!, c.choice, scoreCtx));
+    else infeasible.push(judged.names[i]!);
   }
-  const scores = normalizeScores([...scored.values()]);
-  const top = scores[0];
+  return { scores: normalizeScores([...scored.values()]), scored, infeasible };
+}
+
+type PrioritizeFields = Omit<PrioritizeOutcome, "scores" | "scored" | "infeasible">;
+interface PrioritizeResult extends PrioritizeFields {}
+
+class PrioritizeResult implements PrioritizeOutcome {
+  readonly #detail: () => ReturnType<typeof detail>;
+  #built: ReturnType<typeof detail> | undefined;
+
+  constructor(fields: PrioritizeFields, lazy: () => ReturnType<typeof detail>) {
+    Object.assign(this, fields);
+    this.#detail = lazy;
+  }
+
+  get scores(): readonly NodeScore[] {
+    return (this.#built ??= this.#detail()).scores;
+  }
+
+  get scored(): ReadonlyMap<string, ScoredNode> {
+    return (this.#built ??= this.#detail()).scored;
+  }
+
+  get infeasible(): readonly string[] {
+    return (this.#built ??= this.#detail()).infeasible;
+  }
+}
+
+/**
+ * Each feasible node's tuple as a row of a flat table: first the dense rank of
+ * its shape tiers (computed once per distinct verdict), negated so higher is
+ * better, then its node tiers.
+ */
+function tupleRows(judged: Judged, feasible: Int32Array, count: number, scoreCtx: ScoreContext): { keys: Float64Array; width: number } {
+  const width = 1 + nodeTierWidth(scoreCtx.intent);
+  const keys = new Float64Array(count * width);
+  const slotOf = new Map<VerdictCore, number>();
+  const firsts: number[] = [];
+  const slots = new Int32Array(count);
+  for (let f = 0; f < count; f++) {
+    const c = judged.cores[feasible[f]!]!;
+    let slot = slotOf.get(c);
+    if (slot === undefined) {
+      slot = firsts.length;
+      slotOf.set(c, slot);
+      firsts.push(feasible[f]!);
+    }
+    slots[f] = slot;
+  }
+  const prefixes = firsts.map((i) => {
+    const c = judged.cores[i]!;
+    return c.ok ? shapeTiers(judged.states[i]!, c.choice, scoreCtx.intent) : [];
+  });
+  const order = prefixes.map((_, s) => s).sort((a, b) => compareTuples(prefixes[a]!, prefixes[b]!));
+  const rankOfSlot = new Int32Array(prefixes.length);
+  let rank = 0;
+  for (let k = 0; k < order.length; k++) {
+    if (k > 0 && compareTuples(prefixes[order[k - 1]!]!, prefixes[order[k]!]!) !== 0) rank += 1;
+    rankOfSlot[order[k]!] = rank;
+  }
+  for (let f = 0; f < count; f++) {
+    const at = f * width;
+    keys[at] = -rankOfSlot[slots[f]!]!;
+    nodeTiers(judged.states[feasible[f]!]!, scoreCtx, keys, at + 1);
+  }
+  return { keys, width };
+}
+
+export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): PrioritizeOutcome {
+  const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels, ctx.store.claimGpus);
+  if (intent.gpus === 0) {
+    const names = namesOf(call, ctx);
+    return new PrioritizeResult({ intent, hosts: names, hostScores: new Uint8Array(names.length), top: undefined, topReasons: [] }, () => ({ scores: [], scored: new Map(), infeasible: [...names] }));
+  }
+  // Judge first: it drops expired reservations and this pod's own, which must not count as group members.
+  const judged = judge(call, ctx, intent);
+  const scoreCtx = scoreContext(intent, ctx);
+  const n = judged.names.length;
+  const feasible = new Int32Array(n);
+  let count = 0;
+  for (let i = 0; i < n; i++) if (judged.cores[i]!.ok) feasible[count++] = i;
+  const { keys, width } = tupleRows(judged, feasible, count, scoreCtx);
+  const scores = new Uint8Array(count);
+  const best = scoreRows(keys, width, count, scores);
+  // Best first, equal scores in request order, then the infeasible nodes at 0.
+  const hosts = new Array<string>(n);
+  const hostScores = new Uint8Array(n);
+  const offset = new Int32Array(MAX_EXTENDER_PRIORITY + 1);
+  for (let f = 0; f < count; f++) offset[MAX_EXTENDER_PRIORITY - scores[f]!]! += 1;
+  for (let b = 0, at = 0; b <= MAX_EXTENDER_PRIORITY; b++) {
+    const size = offset[b]!;
+    offset[b] = at;
+    at += size;
+  }
+  for (let f = 0; f < count; f++) {
+    const at = offset[MAX_EXTENDER_PRIORITY - scores[f]!]!++;
+    hosts[at] = judged.names[feasible[f]!]!;
+    hostScores[at] = scores[f]!;
+  }
+  for (let i = 0, at = count; i < n; i++) if (!judged.cores[i]!.ok) hosts[at++] = judged.names[i]!;
+  let top: PrioritizeOutcome["top"];
   let topReasons: string[] = [];
-  if (top) {
-    const choice = scored.get(top.node)!.choice;
-    reserveTop(call, ctx, intent, top.node, choice.gpus);
-    topReasons = explainScore(states.get(top.node)!, choice, scoreCtx);
+  if (best >= 0) {
+    const i = feasible[best]!;
+    const c = judged.cores[i]!;
+    if (c.ok) {
+      top = { node: judged.names[i]!, score: scores[best]!, choice: c.choice };
+      reserveTop(call, ctx, intent, top.node, c.choice.gpus);
+      topReasons = explainScore(judged.states[i]!, c.choice, scoreCtx);
+    }
   }
-  return { intent, scores, scored, infeasible, topReasons };
+  return new PrioritizeResult({ intent, hosts, hostScores, top, topReasons }, () => detail(judged, scoreCtx));
 }
 
 /** What scoring needs beyond the node: the pod's intent, where its group already runs, the policy's cost order. */

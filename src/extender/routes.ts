@@ -6,6 +6,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { TopologyStore } from "../topology/store.js";
 import { decodeExtenderArgs, type ExtenderCall } from "./decode.js";
+import { JsonWriter } from "./json-writer.js";
 import { respondToFilter, respondToPrioritize } from "./respond.js";
 import { filterCall, prioritizeCall } from "./review.js";
 
@@ -24,6 +25,9 @@ export const DEFAULT_EXTENDER_BODY_LIMIT = 64 * 1024 * 1024;
 export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRouteDeps): void {
   const { log, metrics } = deps;
   const opts = { bodyLimit: deps.bodyLimit ?? DEFAULT_EXTENDER_BODY_LIMIT };
+  // One reply buffer per verb, reused: each reply is copied out of it before it is sent.
+  const filterOut = new JsonWriter();
+  const prioritizeOut = new JsonWriter();
 
   /** Decodes the body and finds the policy, or answers the error itself and returns undefined. */
   const begin = (request: FastifyRequest, reply: FastifyReply): { call: ExtenderCall; policy: Policy } | undefined => {
@@ -47,7 +51,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     if (!started) return reply;
     const { call, policy } = started;
     const outcome = filterCall(call, { policy, store: deps.store });
-    const result = respondToFilter(call, outcome);
+    const body = respondToFilter(call, outcome, filterOut);
     let passed = 0;
     let failed = 0;
     const causes = new Map<string, number>();
@@ -71,7 +75,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
         "filter",
       );
     }
-    return result;
+    return reply.type(JSON_TYPE).send(body);
   });
 
   app.post("/prioritize", opts, async (request, reply) => {
@@ -80,17 +84,19 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     const { call, policy } = started;
     const outcome = prioritizeCall(call, { policy, store: deps.store });
     reply.outcome = outcome.intent.gpus === 0 ? "no_gpus" : "scored";
-    const top = outcome.scores[0];
+    const top = outcome.top;
     if (top) {
-      const s = outcome.scored.get(top.node)!;
       log.info(
-        { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: s.choice.gpus, why: outcome.topReasons, candidates: outcome.scores.length },
+        { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: top.choice.gpus, why: outcome.topReasons, candidates: outcome.hosts.length },
         "prioritize",
       );
     }
-    return respondToPrioritize(outcome);
+    return reply.type(JSON_TYPE).send(respondToPrioritize(outcome, prioritizeOut));
   });
 }
+
+/** Replies are JSON bytes already (respond.ts): sent as they are, not serialised again. */
+const JSON_TYPE = "application/json; charset=utf-8";
 
 const causeCache = new Map<string, string>();
 

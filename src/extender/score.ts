@@ -12,7 +12,7 @@
 import type { GpuNode } from "../topology/model.js";
 import type { GpuSetChoice, NodeState } from "../topology/node-state.js";
 import type { PodIntent } from "./intent.js";
-import { STRATEGY_SCORERS } from "./strategies/index.js";
+import { STRATEGY_SCORERS, type KeySink } from "./strategies/index.js";
 import { RESIDUAL_SET_SIZES, residualScoreOf } from "../topology/gpu-set.js";
 
 export interface ScoreContext {
@@ -38,6 +38,32 @@ export const SAME_CLIQUE_RANK = 1_000_000;
 /** A group member already runs on this very node: closer than any clique. */
 export const SAME_NODE_RANK = 2_000_000;
 
+interface Locality {
+  readonly rank: number;
+  /** The group member that gave the rank. */
+  readonly member?: GpuNode;
+  /** Network levels shared with that member (when the rank comes from the network). */
+  readonly shared: number;
+}
+
+const NO_LOCALITY: Locality = { rank: 0, shared: 0 };
+
+function bestLocality(node: GpuNode, groupNodes: readonly GpuNode[]): Locality {
+  let best = NO_LOCALITY;
+  const depth = node.network.length;
+  for (const m of groupNodes) {
+    if (m.name === node.name) return { rank: SAME_NODE_RANK, member: m, shared: 0 };
+    if (node.clique !== undefined && m.clique === node.clique) {
+      best = { rank: SAME_CLIQUE_RANK, member: m, shared: 0 };
+      continue;
+    }
+    let shared = 0;
+    while (shared < depth && shared < m.network.length && m.network[shared]![1] === node.network[shared]![1] && m.network[shared]![0] === node.network[shared]![0]) shared += 1;
+    if (shared > 0 && shared + 1 > best.rank) best = { rank: shared + 1, member: m, shared };
+  }
+  return best;
+}
+
 /**
  * SAME_NODE_RANK: a group member runs on the node; SAME_CLIQUE_RANK: in a group
  * member's NVLink clique; k+1: shares the outermost k network levels with a
@@ -45,24 +71,11 @@ export const SAME_NODE_RANK = 2_000_000;
  */
 export function localityOf(node: GpuNode, groupNodes: readonly GpuNode[]): { rank: number; detail: string } {
   if (groupNodes.length === 0) return { rank: 0, detail: "no group members placed yet" };
-  let best = 0;
-  let detail = "no group member shares its NVLink clique or network";
-  const depth = node.network.length;
-  for (const m of groupNodes) {
-    if (m.name === node.name) return { rank: SAME_NODE_RANK, detail: "a group member runs on this node" };
-    if (node.clique !== undefined && m.clique === node.clique) {
-      best = SAME_CLIQUE_RANK;
-      detail = `same NVLink clique as group member on ${m.name}`;
-      continue;
-    }
-    let shared = 0;
-    while (shared < depth && shared < m.network.length && m.network[shared]![1] === node.network[shared]![1] && m.network[shared]![0] === node.network[shared]![0]) shared += 1;
-    if (shared > 0 && shared + 1 > best) {
-      best = shared + 1;
-      detail = `shares ${node.network[shared - 1]![0]} ${node.network[shared - 1]![1]} with group member on ${m.name}`;
-    }
-  }
-  return { rank: best, detail };
+  const { rank, member, shared } = bestLocality(node, groupNodes);
+  if (member === undefined) return { rank, detail: "no group member shares its NVLink clique or network" };
+  if (rank === SAME_NODE_RANK) return { rank, detail: "a group member runs on this node" };
+  if (rank === SAME_CLIQUE_RANK) return { rank, detail: `same NVLink clique as group member on ${member.name}` };
+  return { rank, detail: `shares ${node.network[shared - 1]![0]} ${node.network[shared - 1]![1]} with group member on ${member.name}` };
 }
 
 /**
@@ -80,25 +93,47 @@ export function fragmentationDamage(state: NodeState, choice: GpuSetChoice, gpus
   return residualScoreOf(loss);
 }
 
-/** The tier tuple of a feasible node; cheap, called for every candidate. */
-export function scoreNode(state: NodeState, choice: GpuSetChoice, ctx: ScoreContext): ScoredNode {
-  const p = ctx.intent.placement;
+/** How many tiers shapeTiers gives. */
+export const SHAPE_TIERS = 5;
+
+/**
+ * Tiers 1-4 (preferred topology; bottleneck, then total bandwidth;
+ * fragmentation; NUMA span): they depend only on the node's GPU shape and the
+ * pod's intent, so every node of one shape shares them.
+ */
+export function shapeTiers(state: NodeState, choice: GpuSetChoice, intent: PodIntent): number[] {
+  const p = intent.placement;
   let preferred = 0;
   if (p.gpuLinks === "NVLinkPreferred" && choice.allNvlink) preferred += 1;
   if (p.numa === "Preferred" && choice.numaSpan === 1) preferred += 1;
-  const locality = ctx.intent.group !== undefined ? localityOf(state.node, ctx.groupNodes).rank : 0;
-  const costIdx = ctx.costPreference.length === 0 ? -1 : ctx.costPreference.indexOf(state.node.costClass);
-  const costRank = costIdx < 0 ? 0 : ctx.costPreference.length - costIdx;
-  const tuple = [
-    preferred,
-    Math.round(choice.bottleneckGBps),
-    Math.round(choice.totalGBps),
-    0 - fragmentationDamage(state, choice, ctx.intent.gpus),
-    -choice.numaSpan,
-    locality,
-    costRank,
-  ];
-  for (const k of STRATEGY_SCORERS[p.strategy](state, ctx.intent.gpus).keys) tuple.push(k);
+  return [preferred, Math.round(choice.bottleneckGBps), Math.round(choice.totalGBps), 0 - fragmentationDamage(state, choice, intent.gpus), -choice.numaSpan];
+}
+
+/** How many tiers nodeTiers writes for a pod of this intent. */
+export function nodeTierWidth(intent: PodIntent): number {
+  return 2 + STRATEGY_SCORERS[intent.placement.strategy].width;
+}
+
+/** The cost class's rank in the policy's preference: higher is preferred, 0 for classes not listed. */
+function costRank(costClass: string, preference: readonly string[]): number {
+  const idx = preference.length === 0 ? -1 : preference.indexOf(costClass);
+  return idx < 0 ? 0 : preference.length - idx;
+}
+
+/**
+ * Tiers 5-7 (group locality, cost class, the strategy's keys), which differ
+ * between nodes of one shape, written at out[at], out[at + 1], …
+ */
+export function nodeTiers(state: NodeState, ctx: ScoreContext, out: KeySink, at: number): void {
+  out[at] = ctx.intent.group !== undefined && ctx.groupNodes.length > 0 ? bestLocality(state.node, ctx.groupNodes).rank : 0;
+  out[at + 1] = costRank(state.node.costClass, ctx.costPreference);
+  STRATEGY_SCORERS[ctx.intent.placement.strategy].keys(state, ctx.intent.gpus, out, at + 2);
+}
+
+/** The full tier tuple of a feasible node: shapeTiers, then nodeTiers. */
+export function scoreNode(state: NodeState, choice: GpuSetChoice, ctx: ScoreContext): ScoredNode {
+  const tuple = shapeTiers(state, choice, ctx.intent);
+  nodeTiers(state, ctx, tuple, SHAPE_TIERS);
   return { node: state.node.name, tuple, choice };
 }
 
@@ -115,7 +150,7 @@ export function explainScore(state: NodeState, choice: GpuSetChoice, ctx: ScoreC
   out.push(`NUMA span ${choice.numaSpan}`);
   if (ctx.intent.group !== undefined) out.push(`locality: ${localityOf(state.node, ctx.groupNodes).detail}`);
   if (ctx.costPreference.length > 0) out.push(`cost class ${state.node.costClass}`);
-  out.push(STRATEGY_SCORERS[p.strategy](state, ctx.intent.gpus).detail());
+  out.push(STRATEGY_SCORERS[p.strategy].detail(state, ctx.intent.gpus));
   return out;
 }
 

@@ -63,8 +63,7 @@ export interface TopologyParts {
  */
 export function assembleTopology(parts: TopologyParts): GpuNodeTopology {
   const n = parts.gpus.length;
-  const links: Link[][] = [];
-  for (let i = 0; i < n; i++) links.push(new Array<Link>(n).fill(SELF_LINK));
+  const upper: Link[] = [];
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
       const code = parts.links[pairIndex(n, i, j)] ?? ASSUMED_LINK;
@@ -72,17 +71,54 @@ export function assembleTopology(parts: TopologyParts): GpuNodeTopology {
         linkBandwidth(code.kind, code.nvlinks, parts.gpus[i]!.product, parts.nvlinkGBps),
         linkBandwidth(code.kind, code.nvlinks, parts.gpus[j]!.product, parts.nvlinkGBps),
       );
-      const link = internLink(code.kind, code.kind === "NVLink" ? code.nvlinks : 0, bw);
-      links[i]![j] = link;
-      links[j]![i] = link;
+      upper.push(internLink(code.kind, code.kind === "NVLink" ? code.nvlinks : 0, bw));
     }
   }
-  return Object.freeze({
-    gpus: Object.freeze(parts.gpus.map((g) => Object.freeze({ ...g }))),
-    links: Object.freeze(links.map((row) => Object.freeze(row))),
+  const gpus = parts.gpus.map((g) => Object.freeze({ ...g }));
+  // GPUs that carry no identity of their own (profiles, labels) make the whole
+  // topology shareable between nodes; otherwise only the link matrix is.
+  const anonymous = gpus.every((g) => g.uuid === undefined && g.pciBusId === undefined);
+  const key = anonymous ? `${parts.source}\n${parts.sourceNote}\n${JSON.stringify(gpus)}\n${linkMatrixKey(n, upper)}` : undefined;
+  const shared = key !== undefined ? TOPOLOGIES.get(key) : undefined;
+  if (shared) return shared;
+  const topology: GpuNodeTopology = Object.freeze({
+    gpus: Object.freeze(gpus),
+    links: linkMatrix(n, upper),
     source: parts.source,
     sourceNote: parts.sourceNote,
   });
+  if (key !== undefined && TOPOLOGIES.size < INTERN_LIMIT) TOPOLOGIES.set(key, topology);
+  return topology;
+}
+
+/** Distinct topologies and link matrices kept for sharing; beyond this many, new ones are not shared. */
+const INTERN_LIMIT = 10_000;
+const TOPOLOGIES = new Map<string, GpuNodeTopology>();
+const MATRICES = new Map<string, readonly (readonly Link[])[]>();
+function linkMatrixKey(n: number, upper: readonly Link[]): string {
+  let key = String(n);
+  for (const link of upper) key += `,${link.kind}${link.nvlinks}:${link.bandwidthGBps}`;
+  return key;
+}
+
+/** The symmetric n x n matrix of an upper triangle of links, shared by every topology with the same links. */
+function linkMatrix(n: number, upper: readonly Link[]): readonly (readonly Link[])[] {
+  const key = linkMatrixKey(n, upper);
+  const known = MATRICES.get(key);
+  if (known) return known;
+  const rows: Link[][] = [];
+  for (let i = 0; i < n; i++) rows.push(new Array<Link>(n).fill(SELF_LINK));
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      rows[i]![j] = upper[k]!;
+      rows[j]![i] = upper[k]!;
+      k += 1;
+    }
+  }
+  const matrix = Object.freeze(rows.map((row) => Object.freeze(row)));
+  if (MATRICES.size < INTERN_LIMIT) MATRICES.set(key, matrix);
+  return matrix;
 }
 
 function labelMemoryMiB(labels: Readonly<Record<string, string>>): number | undefined {

@@ -14,9 +14,11 @@
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import {
+  DCGM_VALUE_FIELDS,
   DEFAULT_DCGM_HEALTH_RULES,
   evaluateGpuHealth,
   groupReadingsByNode,
+  ownReading,
   readDcgmGpus,
   type DcgmGpuReading,
   type DcgmHealthRules,
@@ -278,8 +280,8 @@ interface NodeRecord {
   lastSuccessAt?: number;
   endpointUrl?: string;
   lastError?: string;
-  readings: readonly DcgmGpuReading[];
-  gpus: DcgmNodeGpus;
+  /** The latest readings and the conditions evaluated from them. */
+  gpus: IndexedGpus;
   readonly baselines: Map<string, Baseline>;
 }
 
@@ -288,44 +290,114 @@ type FetchResult =
   | { readonly kind: "failed"; readonly outcome: ScrapeFailure; readonly error: string }
   | { readonly kind: "aborted" };
 
-const EMPTY_GPUS: DcgmNodeGpus = Object.freeze({ list: [], byIndex: new Map(), byPciBusId: new Map(), byUuid: new Map() });
-
 const ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+
+/** Longest wait between two wakes of the scrape timer once one is due (shorter for short intervals). */
+const MAX_WAKE_GAP_MS = 250;
 
 function gpuKey(r: DcgmGpuReading): string {
   return r.uuid ?? (r.pciBusId !== undefined ? `pci:${r.pciBusId}` : `index:${r.gpuIndex}`);
 }
 
-function indexGpus(list: readonly DcgmGpuStatus[]): DcgmNodeGpus {
-  const byIndex = new Map<number, GpuCondition>();
-  const byPciBusId = new Map<string, GpuCondition>();
-  const byUuid = new Map<string, GpuCondition>();
-  for (const g of list) {
-    byIndex.set(g.index, g.condition);
-    if (g.pciBusId !== undefined) byPciBusId.set(g.pciBusId, g.condition);
-    if (g.uuid !== undefined) byUuid.set(g.uuid, g.condition);
-  }
-  return Object.freeze({ list: Object.freeze([...list]), byIndex, byPciBusId, byUuid });
+function status(r: DcgmGpuReading, condition: GpuCondition): DcgmGpuStatus {
+  return Object.freeze({
+    index: r.gpuIndex,
+    ...(r.uuid !== undefined ? { uuid: r.uuid } : {}),
+    ...(r.pciBusId !== undefined ? { pciBusId: r.pciBusId } : {}),
+    ...(r.modelName !== undefined ? { modelName: r.modelName } : {}),
+    condition,
+    reading: r,
+  });
 }
 
-function diffGpus(a: DcgmNodeGpus, b: DcgmNodeGpus): Set<DcgmChangeAspect> {
+/**
+ * A node's GPUs as two parallel lists, readings and conditions. The status
+ * objects and lookups of DcgmNodeGpus are built when first read: the
+ * extender only ever reads conditions by index, and a scrape of ten thousand
+ * nodes should not leave ten thousand sets of unused objects behind.
+ */
+class IndexedGpus implements DcgmNodeGpus {
+  readonly readings: readonly DcgmGpuReading[];
+  readonly conditions: readonly GpuCondition[];
+  #list: readonly DcgmGpuStatus[] | undefined;
+  #byIndex: ReadonlyMap<number, GpuCondition> | undefined;
+  #byPciBusId: ReadonlyMap<string, GpuCondition> | undefined;
+  #byUuid: ReadonlyMap<string, GpuCondition> | undefined;
+
+  constructor(readings: readonly DcgmGpuReading[], conditions: readonly GpuCondition[]) {
+    this.readings = Object.freeze([...readings]);
+    this.conditions = Object.freeze([...conditions]);
+    Object.freeze(this);
+  }
+
+  get list(): readonly DcgmGpuStatus[] {
+    return (this.#list ??= Object.freeze(this.readings.map((r, i) => status(r, this.conditions[i]!))));
+  }
+
+  get byIndex(): ReadonlyMap<number, GpuCondition> {
+    return (this.#byIndex ??= new Map(this.readings.map((r, i) => [r.gpuIndex, this.conditions[i]!])));
+  }
+
+  get byPciBusId(): ReadonlyMap<string, GpuCondition> {
+    return (this.#byPciBusId ??= new Map(this.readings.flatMap((r, i) => (r.pciBusId !== undefined ? [[r.pciBusId, this.conditions[i]!] as const] : []))));
+  }
+
+  get byUuid(): ReadonlyMap<string, GpuCondition> {
+    return (this.#byUuid ??= new Map(this.readings.flatMap((r, i) => (r.uuid !== undefined ? [[r.uuid, this.conditions[i]!] as const] : []))));
+  }
+
+  unhealthyCount(): number {
+    let n = 0;
+    for (const c of this.conditions) if (!c.healthy) n += 1;
+    return n;
+  }
+}
+
+const EMPTY_GPUS = new IndexedGpus([], []);
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function diffGpus(a: IndexedGpus, b: IndexedGpus): Set<DcgmChangeAspect> {
   const aspects = new Set<DcgmChangeAspect>();
-  const bByIndex = new Map(b.list.map((g) => [g.index, g]));
-  if (a.list.length !== b.list.length) aspects.add("gpus");
-  for (const ga of a.list) {
-    const gb = bByIndex.get(ga.index);
-    if (!gb) {
+  const bByIndex = new Map(b.readings.map((r, i) => [r.gpuIndex, i]));
+  if (a.readings.length !== b.readings.length) aspects.add("gpus");
+  for (let i = 0; i < a.readings.length; i++) {
+    const j = bByIndex.get(a.readings[i]!.gpuIndex);
+    if (j === undefined) {
       aspects.add("gpus");
       continue;
     }
-    if (ga.uuid !== gb.uuid || ga.pciBusId !== gb.pciBusId) aspects.add("gpus");
-    const ca = ga.condition;
-    const cb = gb.condition;
-    if (ca.healthy !== cb.healthy || ca.reasons.join("\n") !== cb.reasons.join("\n")) aspects.add("health");
-    if (ca.pods.join("\n") !== cb.pods.join("\n")) aspects.add("pods");
+    const ra = a.readings[i]!;
+    const rb = b.readings[j]!;
+    if (ra.uuid !== rb.uuid || ra.pciBusId !== rb.pciBusId) aspects.add("gpus");
+    const ca = a.conditions[i]!;
+    const cb = b.conditions[j]!;
+    if (ca.healthy !== cb.healthy || !sameStrings(ca.reasons, cb.reasons)) aspects.add("health");
+    if (!sameStrings(ca.pods, cb.pods)) aspects.add("pods");
     if (ca.utilization !== cb.utilization || ca.memoryUsedMiB !== cb.memoryUsedMiB) aspects.add("load");
   }
   return aspects;
+}
+
+/** Whether two readings say the same in every field (MIG instances aside: a reading with any is never taken as unchanged). */
+function sameReading(a: DcgmGpuReading, b: DcgmGpuReading): boolean {
+  if (a.node !== b.node || a.gpuIndex !== b.gpuIndex || a.uuid !== b.uuid || a.pciBusId !== b.pciBusId || a.modelName !== b.modelName) return false;
+  if (a.migInstances.length > 0 || b.migInstances.length > 0 || !sameStrings(a.pods, b.pods)) return false;
+  for (const f of DCGM_VALUE_FIELDS) if (a[f] !== b[f]) return false;
+  return true;
+}
+
+function sameCondition(a: GpuCondition, b: GpuCondition): boolean {
+  return a.healthy === b.healthy && a.utilization === b.utilization && a.memoryUsedMiB === b.memoryUsedMiB && sameStrings(a.reasons, b.reasons) && sameStrings(a.pods, b.pods);
+}
+
+
+function endpointState(s: EndpointState): DcgmEndpointStatus["state"] {
+  return s.lastOutcome === undefined ? "pending" : s.lastOutcome === "ok" ? "ok" : "failing";
 }
 
 function describeFetchError(err: unknown): string {
@@ -369,13 +441,22 @@ export class DcgmStore {
   readonly #listeners = new Set<DcgmChangeListener>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #abort = new AbortController();
+  /** Scrapes in flight, aborted by stop(). */
+  readonly #requests = new Set<AbortController>();
   #waiting: (() => void)[] = [];
   #active = 0;
   #version = 0;
-  #rev = 0;
-  #cached: { readonly rev: number; readonly snapshot: DcgmSnapshot } | undefined;
+  /** The last snapshot handed out, until anything changes (then dropped: a snapshot holds every node). */
+  #cached: DcgmSnapshot | undefined;
   #nextTransition = Number.POSITIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
+  /** When the pending timer fires (Infinity: none pending). */
+  #timerAt = Number.POSITIVE_INFINITY;
+  #lastWake = Number.NEGATIVE_INFINITY;
+  /** Gauge values, kept up to date as records and endpoints change (a scrape must not cost a pass over every node). */
+  readonly #nodeCounts: Record<DcgmNodeState, number> = { fresh: 0, stale: 0, unknown: 0 };
+  readonly #endpointCounts: Record<DcgmEndpointStatus["state"], number> = { pending: 0, ok: 0, failing: 0 };
+  #unhealthyGpus = 0;
   #running = false;
   #stopped = false;
 
@@ -422,20 +503,23 @@ export class DcgmStore {
     for (const [url, s] of this.#endpoints) {
       const w = wanted.get(url);
       if (!w || w.nodeName !== s.endpoint.nodeName) {
+        this.#countEndpoint(s, -1);
         this.#endpoints.delete(url);
         removed++;
       }
     }
     for (const [url, e] of wanted) {
       if (this.#endpoints.has(url)) continue;
-      this.#endpoints.set(url, { endpoint: e, failures: 0, nextAt: now, inFlight: false, nodes: [], warnedHostnames: false, issuesKey: "" });
+      const state: EndpointState = { endpoint: e, failures: 0, nextAt: now, inFlight: false, nodes: [], warnedHostnames: false, issuesKey: "" };
+      this.#endpoints.set(url, state);
+      this.#countEndpoint(state, 1);
       added++;
-      if (e.nodeName !== undefined && !this.#records.has(e.nodeName)) this.#records.set(e.nodeName, this.#newRecord(e.nodeName));
+      if (e.nodeName !== undefined && !this.#records.has(e.nodeName)) this.#addRecord(e.nodeName);
     }
     if (added > 0 || removed > 0) {
       this.#log.info({ endpoints: this.#endpoints.size, added, removed }, "DCGM endpoints updated");
     }
-    this.#rev++;
+    this.#changed();
     this.#advance(now, true);
     this.#updateGauges();
     this.#schedule();
@@ -446,16 +530,20 @@ export class DcgmStore {
     this.#rules = rules;
     const changes: DcgmNodeChange[] = [];
     for (const rec of this.#records.values()) {
-      if (rec.readings.length === 0) continue;
-      const gpus = indexGpus(
-        rec.readings.map((r) => this.#status(r, evaluateGpuHealth(r, rec.baselines.get(gpuKey(r))?.reading, rules))),
+      if (rec.gpus.readings.length === 0) continue;
+      const readings = rec.gpus.readings;
+      const gpus = new IndexedGpus(
+        readings,
+        readings.map((r) => Object.freeze(evaluateGpuHealth(r, rec.baselines.get(gpuKey(r))?.reading, rules))),
       );
       const aspects = diffGpus(rec.gpus, gpus);
       this.#logHealthChanges(rec.node, rec.gpus, gpus);
+      this.#countRecord(rec, -1);
       rec.gpus = gpus;
+      this.#countRecord(rec, 1);
       if (aspects.size > 0) changes.push({ node: rec.node, aspects: ASPECT_ORDER.filter((a) => aspects.has(a)) });
     }
-    this.#rev++;
+    this.#changed();
     this.#emit(changes);
   }
 
@@ -472,7 +560,9 @@ export class DcgmStore {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
     this.#abort.abort();
+    for (const r of this.#requests) r.abort();
     await Promise.allSettled([...this.#inFlight]);
   }
 
@@ -491,33 +581,68 @@ export class DcgmStore {
     await Promise.all(runs);
   }
 
+  /**
+   * One node's status as snapshot().node(name) would give it, without building
+   * a snapshot of every node: what a change listener reads for the nodes a
+   * change names. Undefined when no record of the node is kept.
+   */
+  nodeStatus(name: string): DcgmNodeStatus | undefined {
+    this.#advance(this.#now(), false);
+    const rec = this.#records.get(name);
+    return rec === undefined ? undefined : this.#nodeStatus(rec);
+  }
+
+  #changed(): void {
+    this.#cached = undefined;
+  }
+
   /** The current state; the same object until something changes. */
   snapshot(): DcgmSnapshot {
     this.#advance(this.#now(), false);
-    if (this.#cached && this.#cached.rev === this.#rev) return this.#cached.snapshot;
-    const snapshot = this.#build();
-    this.#cached = { rev: this.#rev, snapshot };
-    return snapshot;
+    return (this.#cached ??= this.#build());
   }
 
   // ---- scheduling ----
 
   #wake(): void {
     this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
     if (!this.#running) return;
-    this.#advance(this.#now(), false);
+    this.#lastWake = this.#now();
+    this.#advance(this.#lastWake, false);
     void this.scrapeDue();
     this.#schedule();
   }
 
+  /** Sets the timer for the earliest due endpoint or state transition (a pass over every endpoint). */
   #schedule(): void {
     if (!this.#running) return;
-    let next = this.#nextTransition;
+    let next = Number.POSITIVE_INFINITY;
     for (const s of this.#endpoints.values()) if (!s.inFlight) next = Math.min(next, s.nextAt);
+    this.#setTimer(Math.min(this.#batched(next), this.#nextTransition));
+  }
+
+  /**
+   * When to wake for an endpoint due at `at`: wakes for scrapes are spaced a
+   * little, so endpoints falling due one after another are scraped in batches
+   * (each wake looks at every endpoint).
+   */
+  #batched(at: number): number {
+    return Math.max(at, this.#lastWake + Math.min(MAX_WAKE_GAP_MS, this.#o.intervalMs / 8));
+  }
+
+  /** After a scrape: brings the timer forward if the endpoint or a state transition is due sooner (no pass over the endpoints). */
+  #scheduleAfterScrape(s: EndpointState): void {
+    const at = Math.min(this.#batched(s.nextAt), this.#nextTransition);
+    if (this.#running && at < this.#timerAt) this.#setTimer(at);
+  }
+
+  #setTimer(at: number): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (!Number.isFinite(next)) return;
-    const delay = Math.min(Math.max(0, next - this.#now()), 2 ** 31 - 1);
+    this.#timerAt = at;
+    if (!Number.isFinite(at)) return;
+    const delay = Math.min(Math.max(0, at - this.#now()), 2 ** 31 - 1);
     this.#timer = setTimeout(() => this.#wake(), delay);
     this.#timer.unref();
   }
@@ -559,14 +684,15 @@ export class DcgmStore {
       s.nextAt = this.#now() + this.#o.intervalMs;
     } finally {
       s.inFlight = false;
-      this.#schedule();
+      this.#scheduleAfterScrape(s);
     }
   }
 
   async #fetchBody(url: string): Promise<FetchResult> {
-    // One controller per request, aborted by its own timer or by stop(). (Not
-    // AbortSignal.any over the store-wide signal: dependants of a long-lived
-    // signal pile up in some Node releases.)
+    // One controller per request, aborted by its own timer or by stop(), which
+    // aborts every request in the set. (No listener on a store-wide signal per
+    // request: with many endpoints in flight they pile up past Node's warning
+    // limit, and AbortSignal.any's dependants leak in some Node releases.)
     const request = new AbortController();
     const signal = request.signal;
     let timedOut = false;
@@ -574,8 +700,7 @@ export class DcgmStore {
       timedOut = true;
       request.abort(new DOMException(`no answer within ${this.#o.timeoutMs} ms`, "TimeoutError"));
     }, this.#o.timeoutMs);
-    const onStop = () => request.abort();
-    this.#abort.signal.addEventListener("abort", onStop, { once: true });
+    this.#requests.add(request);
     const max = this.#o.maxBodyBytes;
     try {
       const res = await this.#fetch(url, { signal, headers: { accept: ACCEPT }, redirect: "error" });
@@ -603,7 +728,7 @@ export class DcgmStore {
       return { kind: "failed", outcome: "unreachable", error: describeFetchError(err) };
     } finally {
       clearTimeout(timer);
-      this.#abort.signal.removeEventListener("abort", onStop);
+      this.#requests.delete(request);
     }
   }
 
@@ -614,7 +739,7 @@ export class DcgmStore {
       return result.kind === "body" ? "ok" : result.outcome;
     }
     s.lastAttemptAt = now;
-    this.#rev++;
+    this.#changed();
     if (result.kind === "failed") return this.#fail(s, result.outcome, result.error, now);
 
     const parsed = parseExposition(result.text, { maxBytes: this.#o.maxBodyBytes, maxLines: this.#o.maxLines });
@@ -650,7 +775,9 @@ export class DcgmStore {
       this.#log.info({ endpoint: s.endpoint.url, node: nodeName, after: s.lastOutcome, failures: s.failures }, "DCGM endpoint recovered");
     }
     s.failures = 0;
+    this.#countEndpoint(s, -1);
     s.lastOutcome = "ok";
+    this.#countEndpoint(s, 1);
     s.lastError = undefined;
     s.lastSuccessAt = now;
     s.nextAt = now + this.#o.intervalMs;
@@ -676,16 +803,14 @@ export class DcgmStore {
         "DCGM scrape failed",
       );
     }
+    this.#countEndpoint(s, -1);
     s.lastOutcome = outcome;
+    this.#countEndpoint(s, 1);
     s.lastError = error;
     const nodes = new Set(s.nodes);
     if (s.endpoint.nodeName !== undefined) nodes.add(s.endpoint.nodeName);
     for (const node of nodes) {
-      let rec = this.#records.get(node);
-      if (!rec) {
-        rec = this.#newRecord(node);
-        this.#records.set(node, rec);
-      }
+      const rec = this.#records.get(node) ?? this.#addRecord(node);
       // Say why, unless another live endpoint is the one serving this node.
       if (rec.endpointUrl === undefined || rec.endpointUrl === s.endpoint.url || !this.#endpoints.has(rec.endpointUrl)) {
         rec.lastError = `${outcome}: ${error}`;
@@ -695,47 +820,64 @@ export class DcgmStore {
     return outcome;
   }
 
-  #newRecord(node: string): NodeRecord {
-    return { node, version: this.#version, state: "unknown", readings: [], gpus: EMPTY_GPUS, baselines: new Map() };
+  #addRecord(node: string): NodeRecord {
+    const rec: NodeRecord = { node, version: this.#version, state: "unknown", gpus: EMPTY_GPUS, baselines: new Map() };
+    this.#records.set(node, rec);
+    this.#countRecord(rec, 1);
+    return rec;
   }
 
-  #status(r: DcgmGpuReading, condition: GpuCondition): DcgmGpuStatus {
-    return Object.freeze({
-      index: r.gpuIndex,
-      ...(r.uuid !== undefined ? { uuid: r.uuid } : {}),
-      ...(r.pciBusId !== undefined ? { pciBusId: r.pciBusId } : {}),
-      ...(r.modelName !== undefined ? { modelName: r.modelName } : {}),
-      condition: Object.freeze(condition),
-      reading: r,
-    });
+  #deleteRecord(rec: NodeRecord): void {
+    this.#records.delete(rec.node);
+    this.#countRecord(rec, -1);
+  }
+
+  /** Adds (sign 1) or takes away (-1) what a record contributes to the node and unhealthy-GPU gauges. */
+  #countRecord(rec: NodeRecord, sign: 1 | -1): void {
+    this.#nodeCounts[rec.state] += sign;
+    if (rec.state !== "fresh") return;
+    this.#unhealthyGpus += sign * rec.gpus.unhealthyCount();
+  }
+
+  #countEndpoint(s: EndpointState, sign: 1 | -1): void {
+    this.#endpointCounts[endpointState(s)] += sign;
   }
 
   #applyNode(node: string, readings: readonly DcgmGpuReading[], endpointUrl: string, now: number): DcgmNodeChange | undefined {
-    let rec = this.#records.get(node);
-    if (!rec) {
-      rec = this.#newRecord(node);
-      this.#records.set(node, rec);
-    }
+    const rec = this.#records.get(node) ?? this.#addRecord(node);
     const hold = this.#o.remappedRowsHoldMs;
-    const statuses: DcgmGpuStatus[] = [];
-    for (const r of readings) {
-      const key = gpuKey(r);
+    const prev = rec.gpus;
+    const kept: DcgmGpuReading[] = [];
+    const conditions: GpuCondition[] = [];
+    for (const scraped of readings) {
+      const key = gpuKey(scraped);
+      // An unchanged GPU keeps its reading and condition objects: only what changed is new.
+      const p = prev.readings.findIndex((r) => gpuKey(r) === key);
+      const before = p >= 0 ? prev.readings[p]! : undefined;
+      const r = before !== undefined && sameReading(before, scraped) ? before : ownReading(scraped, before);
       const base = rec.baselines.get(key);
-      const condition = evaluateGpuHealth(r, base?.reading, this.#rules);
-      statuses.push(this.#status(r, condition));
-      const before = base?.reading.uncorrectableRemappedRows;
-      const rose = base !== undefined && before !== undefined && r.uncorrectableRemappedRows !== undefined && r.uncorrectableRemappedRows > before;
-      if (rose) {
+      const evaluated = evaluateGpuHealth(r, base?.reading, this.#rules);
+      const condition = p >= 0 && sameCondition(prev.conditions[p]!, evaluated) ? prev.conditions[p]! : Object.freeze(evaluated);
+      kept.push(r);
+      conditions.push(condition);
+      const rows = base?.reading.uncorrectableRemappedRows;
+      const rose = base !== undefined && rows !== undefined && r.uncorrectableRemappedRows !== undefined && r.uncorrectableRemappedRows > rows;
+      if (base === undefined) {
+        // Keyed by the kept reading's string: the scraped one may be a slice of the body.
+        rec.baselines.set(gpuKey(r), { reading: r, seenAt: now });
+      } else if (rose) {
         base.riseSince ??= now;
         base.seenAt = now;
-        if (now - base.riseSince >= hold) rec.baselines.set(key, { reading: r, seenAt: now });
+        if (now - base.riseSince >= hold) Object.assign(base, { reading: r, riseSince: undefined });
       } else {
-        rec.baselines.set(key, { reading: r, seenAt: now });
+        base.reading = r;
+        base.riseSince = undefined;
+        base.seenAt = now;
       }
     }
     for (const [key, b] of rec.baselines) if (now - b.seenAt > this.#o.forgetAfterMs) rec.baselines.delete(key);
 
-    const gpus = indexGpus(statuses);
+    const gpus = new IndexedGpus(kept, conditions);
     const aspects = diffGpus(rec.gpus, gpus);
     const wasState = rec.state;
     if (wasState !== "fresh") {
@@ -743,21 +885,23 @@ export class DcgmStore {
       if (wasState === "stale") this.#log.info({ node }, "DCGM data is fresh again");
     }
     this.#logHealthChanges(node, rec.gpus, gpus);
+    this.#countRecord(rec, -1);
     rec.state = "fresh";
+    rec.gpus = gpus;
+    this.#countRecord(rec, 1);
     rec.lastSuccessAt = now;
     rec.endpointUrl = endpointUrl;
     rec.lastError = undefined;
-    rec.readings = readings;
-    rec.gpus = gpus;
     this.#nextTransition = Math.min(this.#nextTransition, now + this.#o.staleAfterMs + 1);
     return aspects.size > 0 ? { node, aspects: ASPECT_ORDER.filter((a) => aspects.has(a)) } : undefined;
   }
 
-  #logHealthChanges(node: string, before: DcgmNodeGpus, after: DcgmNodeGpus): void {
-    const old = new Map(before.list.map((g) => [g.index, g.condition]));
-    for (const g of after.list) {
-      const was = old.get(g.index);
-      const c = g.condition;
+  #logHealthChanges(node: string, before: IndexedGpus, after: IndexedGpus): void {
+    for (let i = 0; i < after.readings.length; i++) {
+      const g = { index: after.readings[i]!.gpuIndex, uuid: after.readings[i]!.uuid };
+      const p = before.readings.findIndex((r) => r.gpuIndex === g.index);
+      const was = p >= 0 ? before.conditions[p] : undefined;
+      const c = after.conditions[i]!;
       if (!c.healthy && (was === undefined || was.healthy || was.reasons.join("\n") !== c.reasons.join("\n"))) {
         this.#log.warn({ node, gpu: g.index, uuid: g.uuid, reasons: c.reasons }, "GPU unhealthy per DCGM");
       } else if (c.healthy && was !== undefined && !was.healthy) {
@@ -787,7 +931,7 @@ export class DcgmStore {
     for (const rec of [...this.#records.values()]) {
       const last = rec.lastSuccessAt;
       if (!served.has(rec.node) && (last === undefined || now - last > forgetAfterMs)) {
-        this.#records.delete(rec.node);
+        this.#deleteRecord(rec);
         if (rec.state !== "unknown") {
           changes.push({ node: rec.node, aspects: ["state"] });
           this.#log.info({ node: rec.node }, "no DCGM endpoint serves this node any more; its data is dropped");
@@ -802,7 +946,9 @@ export class DcgmStore {
             "DCGM data is stale; GPU health on this node now counts as unknown",
           );
         }
+        this.#countRecord(rec, -1);
         rec.state = state;
+        this.#countRecord(rec, 1);
         changes.push({ node: rec.node, aspects: ["state"] });
       }
       if (last !== undefined) {
@@ -811,7 +957,7 @@ export class DcgmStore {
       }
     }
     this.#nextTransition = next;
-    if (changes.length > 0) this.#rev++;
+    if (changes.length > 0) this.#changed();
     this.#emit(changes);
   }
 
@@ -821,7 +967,7 @@ export class DcgmStore {
       return;
     }
     this.#version++;
-    this.#rev++;
+    this.#changed();
     for (const c of changes) {
       const rec = this.#records.get(c.node);
       if (rec) rec.version = this.#version;
@@ -838,17 +984,9 @@ export class DcgmStore {
   }
 
   #updateGauges(): void {
-    const nodes = { fresh: 0, stale: 0, unknown: 0 };
-    let unhealthy = 0;
-    for (const rec of this.#records.values()) {
-      nodes[rec.state]++;
-      if (rec.state === "fresh") for (const g of rec.gpus.list) if (!g.condition.healthy) unhealthy++;
-    }
-    for (const [state, n] of Object.entries(nodes)) this.#metrics.dcgmNodes.set({ state }, n);
-    const endpoints = { pending: 0, ok: 0, failing: 0 };
-    for (const s of this.#endpoints.values()) endpoints[s.lastOutcome === undefined ? "pending" : s.lastOutcome === "ok" ? "ok" : "failing"]++;
-    for (const [state, n] of Object.entries(endpoints)) this.#metrics.dcgmEndpoints.set({ state }, n);
-    this.#metrics.dcgmUnhealthyGpus.set(unhealthy);
+    for (const [state, n] of Object.entries(this.#nodeCounts)) this.#metrics.dcgmNodes.set({ state }, n);
+    for (const [state, n] of Object.entries(this.#endpointCounts)) this.#metrics.dcgmEndpoints.set({ state }, n);
+    this.#metrics.dcgmUnhealthyGpus.set(this.#unhealthyGpus);
   }
 
   // ---- snapshots ----
@@ -857,7 +995,7 @@ export class DcgmStore {
     const nodes = new Map<string, DcgmNodeStatus>();
     for (const rec of this.#records.values()) nodes.set(rec.node, this.#nodeStatus(rec));
     const endpoints = [...this.#endpoints.values()].map((s): DcgmEndpointStatus => {
-      const state = s.lastOutcome === undefined ? "pending" : s.lastOutcome === "ok" ? "ok" : "failing";
+      const state = endpointState(s);
       return Object.freeze({
         url: s.endpoint.url,
         ...(s.endpoint.nodeName !== undefined ? { nodeName: s.endpoint.nodeName } : {}),

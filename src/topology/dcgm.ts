@@ -139,6 +139,9 @@ const FIELD_KEYS: ReadonlyMap<string, FieldKey> = new Map<string, FieldKey>([
   [DCGM_FIELDS.UNCORRECTABLE_REMAPPED_ROWS, "uncorrectableRemappedRows"],
 ]);
 
+/** Every value field a reading can carry. */
+export const DCGM_VALUE_FIELDS: readonly FieldKey[] = [...FIELD_KEYS.values()];
+
 /** Fields that describe the whole device even when DCGM reports them per MIG instance. */
 const DEVICE_FIELDS: readonly FieldKey[] = ["temperature", "lastXid", "rowRemapFailure", "uncorrectableRemappedRows"];
 
@@ -157,32 +160,49 @@ interface GpuAcc {
   readonly index: number;
   uuid?: string;
   pciBusId?: string;
+  /** The pci_bus_id label as first seen (normalised only when a series brings another). */
+  rawPci?: string;
   modelName?: string;
+  /** The pod and namespace labels of the last series that named a pod, and the key made of them. */
+  lastPod?: { readonly pod: string; readonly ns: string | undefined; readonly key: string };
   readonly values: Partial<Record<FieldKey, number>>;
   readonly pods: Set<string>;
   readonly mig: Map<string, MigAcc>;
 }
 
-function label(labels: Readonly<Record<string, string>>, ...names: string[]): string | undefined {
-  for (const n of names) {
-    const v = labels[n];
-    if (v !== undefined && v !== "") return v;
-  }
-  return undefined;
+/** The first of the labels `name`, `alias` that is set and not empty. */
+function label(labels: Readonly<Record<string, string>>, name: string, alias?: string): string | undefined {
+  const v = labels[name];
+  if (v !== undefined && v !== "") return v;
+  if (alias === undefined) return undefined;
+  const w = labels[alias];
+  return w !== undefined && w !== "" ? w : undefined;
 }
 
-function podOf(labels: Readonly<Record<string, string>>): string | undefined {
+/** "namespace/pod" of the series, if it names a pod; the GPU's last one again when the labels repeat (the usual case). */
+function podOf(acc: GpuAcc, labels: Readonly<Record<string, string>>): string | undefined {
   const pod = label(labels, "pod", "pod_name");
   if (pod === undefined) return undefined;
   const ns = label(labels, "namespace", "pod_namespace");
-  return ns === undefined ? pod : `${ns}/${pod}`;
+  const last = acc.lastPod;
+  if (last !== undefined && last.pod === pod && last.ns === ns) return last.key;
+  const key = ns === undefined ? pod : `${ns}/${pod}`;
+  acc.lastPod = { pod, ns, key };
+  return key;
 }
+
 
 const usable = (v: number) => Number.isFinite(v) && v < DCGM_BLANK_THRESHOLD;
 
-/** Builds one reading per GPU (per node and index) from exposition samples. */
+/**
+ * Builds one reading per GPU (per node and index) from exposition samples.
+ * Its strings are the samples' label values, which may be slices of the
+ * scraped body: a caller that keeps readings long copies what it keeps (see
+ * ownReading), or it keeps the whole body alive with them.
+ */
 export function readDcgmGpus(samples: readonly Sample[], options: ReadDcgmOptions = {}): DcgmReadResult {
-  const gpus = new Map<string, GpuAcc>();
+  const byNode = new Map<string, Map<number, GpuAcc>>();
+  const gpus: GpuAcc[] = [];
   const hostnames = new Set<string>();
   const issues: string[] = [];
   const seenIssues = new Set<string>();
@@ -211,38 +231,48 @@ export function readDcgmGpus(samples: readonly Sample[], options: ReadDcgmOption
       continue;
     }
     const index = Number(gpuLabel);
-    const key = `${node}\u0000${index}`;
-    let acc = gpus.get(key);
+    let onNode = byNode.get(node);
+    if (!onNode) byNode.set(node, (onNode = new Map()));
+    let acc = onNode.get(index);
     if (!acc) {
       acc = { node, index, values: {}, pods: new Set(), mig: new Map() };
-      gpus.set(key, acc);
+      onNode.set(index, acc);
+      gpus.push(acc);
     }
-    const where = `GPU ${index} on node ${node}`;
 
     const uuid = label(l, "UUID", "uuid");
     if (uuid !== undefined) {
       if (acc.uuid === undefined) acc.uuid = uuid;
-      else if (acc.uuid !== uuid) issue(`${where}: UUID ${uuid} differs from ${acc.uuid} seen first; keeping ${acc.uuid}`);
+      else if (acc.uuid !== uuid) issue(`GPU ${index} on node ${node}: UUID ${uuid} differs from ${acc.uuid} seen first; keeping ${acc.uuid}`);
     }
     const rawPci = label(l, "pci_bus_id");
-    if (rawPci !== undefined) {
+    if (rawPci !== undefined && rawPci !== acc.rawPci) {
+      // Every series of a GPU repeats its bus id: only a new spelling is normalised and checked.
       const pci = normalizePciBusId(rawPci);
-      if (pci === undefined) issue(`${where}: pci_bus_id ${JSON.stringify(rawPci.slice(0, 40))} is not a PCI bus id`);
-      else if (acc.pciBusId === undefined) acc.pciBusId = pci;
-      else if (acc.pciBusId !== pci) issue(`${where}: PCI bus id ${pci} differs from ${acc.pciBusId} seen first; keeping ${acc.pciBusId}`);
+      if (pci === undefined) issue(`GPU ${index} on node ${node}: pci_bus_id ${JSON.stringify(rawPci.slice(0, 40))} is not a PCI bus id`);
+      else if (acc.pciBusId === undefined) {
+        acc.pciBusId = pci;
+        acc.rawPci = rawPci;
+      } else if (acc.pciBusId !== pci) issue(`GPU ${index} on node ${node}: PCI bus id ${pci} differs from ${acc.pciBusId} seen first; keeping ${acc.pciBusId}`);
     }
-    acc.modelName ??= label(l, "modelName", "model_name");
+    if (acc.modelName === undefined) {
+      const model = label(l, "modelName", "model_name");
+      if (model !== undefined) acc.modelName = model;
+    }
 
     const field = FIELD_KEYS.get(s.name);
-    const pod = podOf(l);
+    const pod = podOf(acc, l);
     const instanceId = label(l, "GPU_I_ID");
     if (instanceId !== undefined) {
       let mig = acc.mig.get(instanceId);
       if (!mig) {
         mig = { instanceId, values: {}, pods: new Set() };
-        acc.mig.set(instanceId, mig);
+        acc.mig.set(mig.instanceId, mig);
       }
-      mig.profile ??= label(l, "GPU_I_PROFILE");
+      if (mig.profile === undefined) {
+        const profile = label(l, "GPU_I_PROFILE");
+        if (profile !== undefined) mig.profile = profile;
+      }
       if (pod !== undefined) mig.pods.add(pod);
       if (field !== undefined && usable(s.value) && mig.values[field] === undefined) mig.values[field] = s.value;
       continue;
@@ -251,7 +281,7 @@ export function readDcgmGpus(samples: readonly Sample[], options: ReadDcgmOption
     if (field !== undefined && usable(s.value) && acc.values[field] === undefined) acc.values[field] = s.value;
   }
 
-  const out = [...gpus.values()]
+  const out = gpus
     .sort((a, b) => (a.node === b.node ? a.index - b.index : a.node < b.node ? -1 : 1))
     .map((acc): DcgmGpuReading => {
       const migInstances = [...acc.mig.values()]
@@ -283,6 +313,34 @@ export function readDcgmGpus(samples: readonly Sample[], options: ReadDcgmOption
       };
     });
   return { gpus: out, issues, hostnames: [...hostnames].sort(), unattributedSeries: unattributed };
+}
+
+/**
+ * A copy of `s` that shares no characters with the text it was cut from.
+ * V8 keeps a slice's parent alive: a kept label value would keep the whole
+ * scraped body (tens of KiB per node).
+ */
+export function ownString(s: string): string {
+  return (" " + s).slice(1);
+}
+
+/**
+ * `next` with strings of its own: where `prev` (an earlier reading of the same
+ * GPU) holds equal text, its string is taken, otherwise a copy is made. A GPU
+ * keeps one copy of its UUID, bus id, model and pods from scrape to scrape.
+ */
+export function ownReading(next: DcgmGpuReading, prev?: DcgmGpuReading): DcgmGpuReading {
+  const same = (a: string | undefined, b: string): string => (a === b ? a : ownString(b));
+  const pods = (before: readonly string[] | undefined, now: readonly string[]): readonly string[] => now.map((p) => (before?.find((q) => q === p) ?? ownString(p)));
+  return {
+    ...next,
+    node: same(prev?.node, next.node),
+    ...(next.uuid !== undefined ? { uuid: same(prev?.uuid, next.uuid) } : {}),
+    ...(next.pciBusId !== undefined ? { pciBusId: same(prev?.pciBusId, next.pciBusId) } : {}),
+    ...(next.modelName !== undefined ? { modelName: same(prev?.modelName, next.modelName) } : {}),
+    pods: prev !== undefined && prev.pods.length === next.pods.length && prev.pods.every((p, i) => p === next.pods[i]) ? prev.pods : pods(prev?.pods, next.pods),
+    migInstances: next.migInstances.map((m) => ({ ...m, instanceId: ownString(m.instanceId), ...(m.profile !== undefined ? { profile: ownString(m.profile) } : {}), pods: pods(undefined, m.pods) })),
+  };
 }
 
 function compareInstanceIds(a: string, b: string): number {

@@ -18,7 +18,7 @@ const METRIC_TYPES: ReadonlySet<string> = new Set<MetricType>(["counter", "gauge
 
 export interface Sample {
   readonly name: string;
-  /** Label name -> value. A null-prototype object: a label named `__proto__` is just a label. */
+  /** Label name -> value. Nothing is inherited (no Object.prototype): a label named `__proto__` is just a label. */
   readonly labels: Readonly<Record<string, string>>;
   readonly value: number;
   /** Milliseconds since the epoch, when the line carries a timestamp. */
@@ -62,10 +62,6 @@ export interface Exposition {
 }
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME_START = /[a-zA-Z_]/;
-const LABEL_NAME_CHAR = /[a-zA-Z0-9_]/;
-const METRIC_NAME_START = /[a-zA-Z_:]/;
-const METRIC_NAME_CHAR = /[a-zA-Z0-9_:]/;
 const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INFINITY = /^([+-]?)inf(?:inity)?$/i;
 const TIMESTAMP = /^-?\d{1,19}$/;
@@ -83,48 +79,76 @@ type LineResult = { readonly ok: true; readonly sample: Sample } | { readonly ok
 
 const isBlank = (c: string | undefined) => c === " " || c === "\t";
 
-/** Parses `<name>[{labels}] <value> [<timestamp>]`, a line known not to be a comment or blank. */
-function parseSampleLine(line: string, maxLabels: number): LineResult {
-  let i = 0;
-  while (isBlank(line[i])) i++;
-  const nameStart = i;
-  if (!METRIC_NAME_START.test(line[i] ?? "")) return { ok: false, message: `expected a metric name, found ${describeChar(line[i])}` };
-  while (i < line.length && METRIC_NAME_CHAR.test(line[i]!)) i++;
-  const name = line.slice(nameStart, i);
-  let j = i;
-  while (isBlank(line[j])) j++;
+/** text[i] when i is before `end` (the line's end), else undefined. */
+function charAt(text: string, i: number, end: number): string | undefined {
+  return i < end ? text[i] : undefined;
+}
 
-  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
+// Name characters by code unit (a scrape is tens of thousands of lines: no regex per character).
+/** [a-zA-Z_], and ':' too when `colon` (metric names): the first character of a name. */
+function isNameStart(c: number, colon: boolean): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || (colon && c === 58);
+}
+
+/** A name character after the first: the start characters and [0-9]. */
+function isNameChar(c: number, colon: boolean): boolean {
+  return isNameStart(c, colon) || (c >= 48 && c <= 57);
+}
+
+/**
+ * Parses `<name>[{labels}] <value> [<timestamp>]`: the line text[from, end),
+ * known not to be a comment or blank. Read in place: the line is not cut out.
+ */
+function parseSampleLine(text: string, from: number, end: number, maxLabels: number): LineResult {
+  const line = text;
+  let i = from;
+  while (isBlank(charAt(line, i, end))) i++;
+  const nameStart = i;
+  if (!isNameStart(line.charCodeAt(i), true)) return { ok: false, message: `expected a metric name, found ${describeChar(charAt(line, i, end))}` };
+  while (i < end && isNameChar(line.charCodeAt(i), true)) i++;
+  const name = METRIC_NAMES.take(line, nameStart, i);
+  let j = i;
+  while (isBlank(charAt(line, j, end))) j++;
+
+  const labels = new Labels();
   let labelCount = 0;
-  if (line[j] === "{") {
+  if (charAt(line, j, end) === "{") {
     i = j + 1;
     for (;;) {
-      while (isBlank(line[i])) i++;
-      if (line[i] === "}") {
+      while (isBlank(charAt(line, i, end))) i++;
+      if (charAt(line, i, end) === "}") {
         i++;
         break;
       }
-      if (!LABEL_NAME_START.test(line[i] ?? "")) return { ok: false, message: `expected a label name or "}", found ${describeChar(line[i])}` };
+      if (!isNameStart(line.charCodeAt(i), false)) return { ok: false, message: `expected a label name or "}", found ${describeChar(charAt(line, i, end))}` };
       const labelStart = i;
-      while (i < line.length && LABEL_NAME_CHAR.test(line[i]!)) i++;
-      const label = line.slice(labelStart, i);
-      while (isBlank(line[i])) i++;
-      if (line[i] !== "=") return { ok: false, message: `expected "=" after label ${label}, found ${describeChar(line[i])}` };
+      while (i < end && isNameChar(line.charCodeAt(i), false)) i++;
+      const label = LABEL_NAMES.take(line, labelStart, i);
+      while (isBlank(charAt(line, i, end))) i++;
+      if (charAt(line, i, end) !== "=") return { ok: false, message: `expected "=" after label ${label}, found ${describeChar(charAt(line, i, end))}` };
       i++;
-      while (isBlank(line[i])) i++;
-      if (line[i] !== '"') return { ok: false, message: `expected '"' to open the value of label ${label}, found ${describeChar(line[i])}` };
+      while (isBlank(charAt(line, i, end))) i++;
+      if (charAt(line, i, end) !== '"') return { ok: false, message: `expected '"' to open the value of label ${label}, found ${describeChar(charAt(line, i, end))}` };
       i++;
       let value = "";
       let closed = false;
-      while (i < line.length) {
-        const c = line[i]!;
+      // Most values hold no escape: take them whole up to the closing quote.
+      const quote = line.indexOf('"', i);
+      const backslash = line.indexOf("\\", i);
+      if (quote !== -1 && quote < end && (backslash === -1 || backslash > quote)) {
+        value = line.slice(i, quote);
+        closed = true;
+        i = quote + 1;
+      }
+      while (!closed && i < end) {
+        const c = charAt(line, i, end);
         if (c === '"') {
           closed = true;
           i++;
           break;
         }
         if (c === "\\") {
-          const next = line[i + 1];
+          const next = charAt(line, i + 1, end);
           if (next === "\\") value += "\\";
           else if (next === '"') value += '"';
           else if (next === "n") value += "\n";
@@ -140,22 +164,21 @@ function parseSampleLine(line: string, maxLabels: number): LineResult {
       labelCount++;
       if (labelCount > maxLabels) return { ok: false, message: `more than ${maxLabels} labels` };
       labels[label] = value;
-      while (isBlank(line[i])) i++;
-      if (line[i] === ",") {
+      while (isBlank(charAt(line, i, end))) i++;
+      if (charAt(line, i, end) === ",") {
         i++;
         continue;
       }
-      if (line[i] === "}") {
+      if (charAt(line, i, end) === "}") {
         i++;
         break;
       }
-      return { ok: false, message: `expected "," or "}" after the value of label ${label}, found ${describeChar(line[i])}` };
+      return { ok: false, message: `expected "," or "}" after the value of label ${label}, found ${describeChar(charAt(line, i, end))}` };
     }
   }
 
-  const rest = line.slice(i);
-  if (rest.length > 0 && !isBlank(rest[0])) return { ok: false, message: `expected a blank before the value, found ${describeChar(rest[0])}` };
-  const tokens = rest.split(/[ \t]+/).filter((t) => t.length > 0);
+  if (i < end && !isBlank(charAt(line, i, end))) return { ok: false, message: `expected a blank before the value, found ${describeChar(charAt(line, i, end))}` };
+  const tokens = valueTokens(line, i, end);
   if (tokens.length === 0) return { ok: false, message: `metric ${name} has no value` };
   if (tokens.length > 2) return { ok: false, message: `unexpected text after the timestamp: ${JSON.stringify(tokens.slice(2).join(" ").slice(0, 40))}` };
   const value = parseSampleValue(tokens[0]!);
@@ -168,6 +191,64 @@ function parseSampleLine(line: string, maxLabels: number): LineResult {
   }
   return { ok: true, sample: timestampMs === undefined ? { name, labels, value } : { name, labels, value, timestampMs } };
 }
+
+/**
+ * Metric and label names repeat on every line (dcgm-exporter sends the same
+ * ten label names on thousands of lines per scrape): a name already seen is
+ * recognised in place and its one string reused, instead of cutting a new
+ * string out of every line. Bounded: past the limit, names are cut as usual.
+ */
+class NameTable {
+  readonly #byShape = new Map<number, string[]>();
+  #count = 0;
+
+  take(line: string, start: number, end: number): string {
+    const length = end - start;
+    const shape = length * 65536 + line.charCodeAt(start);
+    const known = this.#byShape.get(shape);
+    if (known !== undefined) for (const name of known) if (line.startsWith(name, start)) return name;
+    const name = line.slice(start, end);
+    if (this.#count < 4096) {
+      const copy = (" " + name).slice(1);
+      if (known !== undefined) known.push(copy);
+      else this.#byShape.set(shape, [copy]);
+      this.#count += 1;
+      return copy;
+    }
+    return name;
+  }
+}
+
+const METRIC_NAMES = new NameTable();
+const LABEL_NAMES = new NameTable();
+
+/**
+ * The blank-separated tokens of a line from `from` on: the value and the
+ * timestamp, if any. Scanned by hand (no split and filter per line); a line
+ * with more than two tokens gives all of them, for the error message.
+ */
+function valueTokens(line: string, from: number, end: number): string[] {
+  const tokens: string[] = [];
+  let i = from;
+  while (i < end) {
+    while (i < end && isBlank(line[i])) i++;
+    if (i >= end) break;
+    if (tokens.length === 2) return line.slice(from, end).split(/[ \t]+/).filter((t) => t.length > 0);
+    const start = i;
+    while (i < end && !isBlank(line[i])) i++;
+    tokens.push(line.slice(start, i));
+  }
+  return tokens;
+}
+
+/**
+ * Label sets: objects whose prototype has no prototype, so a label named
+ * `__proto__` or `toString` is just a label, yet of a shape V8 shares between
+ * the many lines that carry the same labels (a null-prototype object would be
+ * a dictionary of its own, several times larger).
+ */
+const Labels = function Labels(this: Record<string, string>) {} as unknown as new () => Record<string, string>;
+Labels.prototype = Object.create(null) as object;
 
 function describeChar(c: string | undefined): string {
   return c === undefined ? "end of line" : JSON.stringify(c);
@@ -203,7 +284,8 @@ export function parseExposition(text: string, limits: Partial<ExpositionLimits> 
     if (errors.length < lim.maxErrors) errors.push({ line, message });
   };
 
-  const bytes = Buffer.byteLength(text, "utf8");
+  // A string of n UTF-16 units is at most 3n UTF-8 bytes: count them only when that could be over the limit.
+  const bytes = text.length * 3 <= lim.maxBytes ? 0 : Buffer.byteLength(text, "utf8");
   if (bytes > lim.maxBytes) {
     fail(0, `input is ${bytes} bytes, over the limit of ${lim.maxBytes}`);
     return { samples, types, help, errors, errorCount, complete: false };
@@ -222,13 +304,16 @@ export function parseExposition(text: string, limits: Partial<ExpositionLimits> 
       complete = false;
       break;
     }
-    let line = text.slice(start, end);
+    const lineStart = start;
     start = end + 1;
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    const trimmed = line.replace(/^[ \t]+/, "");
-    if (trimmed.length === 0) continue;
+    if (end > lineStart && text.charCodeAt(end - 1) === 13) end -= 1;
+    let first = lineStart;
+    while (first < end && isBlank(text[first])) first++;
+    if (first === end) continue;
 
-    if (trimmed.startsWith("#")) {
+    if (text.charCodeAt(first) === 35) {
+      // "#": a comment; only HELP and TYPE lines mean something.
+      const trimmed = text.slice(first, end);
       const m = /^#[ \t]+(HELP|TYPE)(?:[ \t]+(.*))?$/.exec(trimmed);
       if (!m) continue; // an ordinary comment
       const keyword = m[1]!;
@@ -264,7 +349,7 @@ export function parseExposition(text: string, limits: Partial<ExpositionLimits> 
       continue;
     }
 
-    const parsed = parseSampleLine(trimmed, lim.maxLabels);
+    const parsed = parseSampleLine(text, first, end, lim.maxLabels);
     if (!parsed.ok) {
       fail(lineNo, parsed.message);
       continue;

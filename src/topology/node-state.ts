@@ -1,32 +1,36 @@
 // The per-node view the extender scores against: static topology plus which
 // GPUs are busy, unhealthy and loaded. Built once per change of the node, its
-// pods, its reservations or its DCGM data; best-set answers are memoised on it,
-// so a scheduling request does no per-node precomputation.
+// pods, its reservations or its DCGM data. Best-set answers live on the node's
+// GpuShape, shared with every node wired and occupied alike, so a scheduling
+// request does no per-node precomputation.
 import type { GpuCondition, GpuNode } from "./model.js";
-import { chooseGpuSet, evaluateGpuSet, residualQuality, type GpuSetChoice, type GpuSetConstraints, type GpuSetOutcome } from "./gpu-set.js";
+import { GpuShape, type DraPlacement, type GpuShapes } from "./gpu-shape.js";
+import type { GpuSetChoice, GpuSetConstraints, GpuSetOutcome } from "./gpu-set.js";
 
 export type DcgmFreshness = "fresh" | "stale" | "unknown";
 
 export interface NodeState extends Omit<NodeStateInput, "load"> {
+  /** The answers this node shares with every node of the same shape. */
+  readonly shape: GpuShape;
   /** GPUs free and healthy. */
   readonly usable: readonly boolean[];
   readonly usableCount: number;
   readonly unhealthyCount: number;
   /** Mean DCGM utilisation (0..100) of the node's GPUs in the latest fresh scrape; read live. */
   meanUtilization(): number | undefined;
-  /** Best set for `n` GPUs under constraints, memoised per state. */
+  /** Best set for `n` GPUs under constraints, memoised per shape. */
   best(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
   /** The same if every healthy GPU were free: tells whether preemption could help. */
   bestIfIdle(n: number, constraints: GpuSetConstraints): GpuSetOutcome;
   /**
    * DRA nodes only: the `n` GPUs the scheduler's allocator will take (the first
    * usable devices in slice order), with their figures; undefined when fewer
-   * than `n` are usable. Memoised.
+   * than `n` are usable. Memoised per shape.
    */
   firstFit(n: number): GpuSetChoice | undefined;
   /** [b8, b4, b2, b1] of the usable GPUs now: the best bottleneck k of them could form (memoised). */
   capability(): readonly number[];
-  /** A caller's answer derived from this state (e.g. a filter verdict), memoised under a small integer key. */
+  /** A caller's answer derived from this state's shape (e.g. a filter verdict), memoised under a small integer key. */
   memoGet(key: number): unknown;
   memoSet(key: number, value: unknown): void;
 }
@@ -48,73 +52,85 @@ export interface NodeStateInput {
   readonly dra?: DraPlacement;
 }
 
-export interface DraPlacement {
-  /** GPU indices in the order the allocator tries their devices. */
-  readonly order: readonly number[];
-  /** Device name by GPU index. */
-  readonly deviceNames: ReadonlyMap<number, string>;
-  /** GPU devices published in ResourceSlices (mapped onto the topology or not). */
-  readonly published: number;
+/** The input's fields, as the class's own (declared once, in NodeStateInput). */
+interface BuiltNodeState extends Omit<NodeStateInput, "load"> {}
+
+class BuiltNodeState implements NodeState {
+  readonly shape: GpuShape;
+  readonly #load: (() => number | undefined) | undefined;
+  readonly #builtUtilization: number | undefined;
+
+  constructor(input: NodeStateInput, shape: GpuShape, builtUtilization: number | undefined) {
+    const { load, ...fields } = input;
+    Object.assign(this, fields);
+    this.shape = shape;
+    this.#load = load;
+    this.#builtUtilization = builtUtilization;
+  }
+
+  get usable(): readonly boolean[] {
+    return this.shape.usable;
+  }
+
+  get usableCount(): number {
+    return this.shape.usableCount;
+  }
+
+  get unhealthyCount(): number {
+    return this.shape.unhealthyCount;
+  }
+
+  meanUtilization(): number | undefined {
+    return this.#load !== undefined ? this.#load() : this.#builtUtilization;
+  }
+
+  best(n: number, constraints: GpuSetConstraints): GpuSetOutcome {
+    return this.shape.best(n, constraints);
+  }
+
+  bestIfIdle(n: number, constraints: GpuSetConstraints): GpuSetOutcome {
+    return this.shape.bestIfIdle(n, constraints);
+  }
+
+  firstFit(n: number): GpuSetChoice | undefined {
+    return this.shape.firstFit(n);
+  }
+
+  capability(): readonly number[] {
+    return this.shape.capability();
+  }
+
+  memoGet(key: number): unknown {
+    return this.shape.memoGet(key);
+  }
+
+  memoSet(key: number, value: unknown): void {
+    this.shape.memoSet(key, value);
+  }
 }
 
-export function makeNodeState(input: NodeStateInput): NodeState {
+/**
+ * The node's state from what occupies its GPUs. With `shapes`, the state joins
+ * the shape shared by every node alike; without, it gets a shape of its own.
+ */
+export function makeNodeState(input: NodeStateInput, shapes?: GpuShapes): NodeState {
   const n = input.node.topology.gpus.length;
-  const usable: boolean[] = [];
-  let usableCount = 0;
-  let unhealthyCount = 0;
+  const usable = new Array<boolean>(n);
+  const healthy = new Array<boolean>(n);
   let utilSum = 0;
   let utilN = 0;
   for (let i = 0; i < n; i++) {
     const c = input.conditions[i];
-    const healthy = c === undefined || c.healthy;
-    if (!healthy) unhealthyCount += 1;
-    const u = !input.busy[i] && healthy;
-    usable.push(u);
-    if (u) usableCount += 1;
+    healthy[i] = c === undefined || c.healthy;
+    usable[i] = !input.busy[i] && healthy[i]!;
     if (c?.utilization !== undefined) {
       utilSum += c.utilization;
       utilN += 1;
     }
   }
-  const healthy = Array.from({ length: n }, (_, i) => input.conditions[i]?.healthy !== false);
-  // Memo slots indexed by (count, nvlinkRequired, singleNuma): a request costs an array read per node.
-  const memoNow: (GpuSetOutcome | undefined)[] = [];
-  const memoIdle: (GpuSetOutcome | undefined)[] = [];
-  const memoize = (memo: (GpuSetOutcome | undefined)[], mask: readonly boolean[], want: number, c: GpuSetConstraints): GpuSetOutcome => {
-    const slot = want * 4 + (c.nvlinkRequired ? 2 : 0) + (c.singleNuma ? 1 : 0);
-    let out = memo[slot];
-    if (out === undefined) {
-      out = chooseGpuSet(input.node.topology, mask, want, c);
-      memo[slot] = out;
-    }
-    return out;
-  };
-  const memoOther: unknown[] = [];
-  const memoFirstFit: (GpuSetChoice | null)[] = [];
-  const firstFit = (want: number): GpuSetChoice | undefined => {
-    const cached = memoFirstFit[want];
-    if (cached !== undefined) return cached ?? undefined;
-    const picked = (input.dra?.order ?? []).filter((i) => usable[i]).slice(0, want);
-    const out = want >= 1 && picked.length === want ? evaluateGpuSet(input.node.topology, usable, picked) : undefined;
-    memoFirstFit[want] = out ?? null;
-    return out;
-  };
-  let capability: readonly number[] | undefined;
-  return {
-    ...input,
-    capability: () => (capability ??= residualQuality(input.node.topology, usable)),
-    firstFit,
-    memoGet: (key) => memoOther[key],
-    memoSet: (key, value) => {
-      memoOther[key] = value;
-    },
-    usable,
-    usableCount,
-    unhealthyCount,
-    meanUtilization: input.load ?? (() => (utilN > 0 ? utilSum / utilN : undefined)),
-    best: (want, constraints) => memoize(memoNow, usable, want, constraints),
-    bestIfIdle: (want, constraints) => memoize(memoIdle, healthy, want, constraints),
-  };
+  const { topology, allocatable } = input.node;
+  const shape = shapes ? shapes.shape(topology, allocatable, usable, healthy, input.dra) : new GpuShape("", topology, allocatable, usable, healthy, input.dra);
+  return new BuiltNodeState(input, shape, utilN > 0 ? utilSum / utilN : undefined);
 }
 
-export type { GpuSetChoice, GpuSetConstraints, GpuSetOutcome };
+export type { DraPlacement, GpuSetChoice, GpuSetConstraints, GpuSetOutcome };

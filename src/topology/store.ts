@@ -2,22 +2,32 @@
 // node and pod informers (or by full Node objects in requests), by DCGM, and
 // by the in-flight ledger of reservations the extender makes itself; it hands
 // out immutable NodeState snapshots, rebuilt only for nodes that changed.
+//
+// A change marks the node's state stale; stale states are rebuilt together
+// right after the change's event-loop turn (or on demand, if a request asks
+// first), so a burst of pod events for one node costs one rebuild, and the
+// rebuild is not paid inside a scheduling request. Rebuilt states join the
+// GpuShape of nodes alike, whose GPU-set answers are usually already known.
 import { parseQuantity } from "../admission/gpu-request.js";
 import type { NodeWire } from "../extender/schema.js";
 import type { Placement } from "../policy/model.js";
 import type { Logger } from "../telemetry/logger.js";
 import { GPU_TOPOLOGY_ANNOTATION } from "./annotation.js";
 import { buildNodeTopology } from "./build.js";
+import { GpuShapes, type GpuShape } from "./gpu-shape.js";
 import { cliqueOf, costClassOf, networkPath } from "./labels.js";
-import type { GpuCondition, GpuNode } from "./model.js";
-import { makeNodeState, type DcgmFreshness, type DraPlacement, type NodeState } from "./node-state.js";
+import type { GpuNode } from "./model.js";
+import { makeNodeState, type NodeState } from "./node-state.js";
+import { occupancyOf, type BoundPod, type DcgmNodeView, type PendingReservation } from "./occupancy.js";
+import { BUILTIN_PROFILES, type TopologyProfile } from "./profiles.js";
 import { mapDevicesToGpus, type DraNodeView } from "./dra.js";
 import type { ClaimGpus } from "./dra-store.js";
 import type { PodClaimsWire } from "./dra-schema.js";
 
+export type { DcgmNodeView } from "./occupancy.js";
+
+/** Counts the GPUs a pod asks for through DRA ResourceClaims (the DraStore). */
 export type ClaimGpuCounter = (pod: PodClaimsWire) => ClaimGpus;
-import { chooseGpuSet } from "./gpu-set.js";
-import { BUILTIN_PROFILES, type TopologyProfile } from "./profiles.js";
 
 /** A GPU pod as the store tracks it. */
 export interface PodRecord {
@@ -40,13 +50,6 @@ export interface Reservation {
   readonly expiresAt: number;
 }
 
-/** DCGM's view of one node, as the DCGM store reports it. */
-export interface DcgmNodeView {
-  readonly freshness: DcgmFreshness;
-  /** By GPU index. */
-  readonly conditions: ReadonlyMap<number, GpuCondition>;
-}
-
 export interface TopologyStoreOptions {
   readonly log: Logger;
   /** The GPU resource name counted in status.allocatable (the policy's first gpuResources entry). */
@@ -66,12 +69,56 @@ export interface TopologyStoreOptions {
   readonly claimGpus?: ClaimGpuCounter;
 }
 
+/** What the store keeps of a Node: the built model and what a rebuild needs, nothing else. */
 interface NodeEntry {
-  readonly fingerprint: string;
-  readonly node: GpuNode;
-  /** What the node was built from, to rebuild it when the profiles change. */
-  readonly source: NodeWire;
-  readonly resourceVersion?: string;
+  node: GpuNode;
+  /** The topology annotation's text, if the node has one. */
+  annotation: string | undefined;
+  /** status.allocatable as the Node reported it (a few quantities), for rebuilds under another GPU resource name. */
+  allocatableList: Readonly<Record<string, string>>;
+  /** The GPU resource name `node.allocatable` was read for. */
+  resource: string;
+  resourceVersion: string | undefined;
+  /** Current state; undefined when something changed since it was built. */
+  state: NodeState | undefined;
+}
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  let count = 0;
+  for (const k in b) {
+    if (a[k] !== b[k]) return false;
+    count += 1;
+  }
+  for (const _ in a) count -= 1;
+  return count === 0;
+}
+
+/** Nodes of one rack or leaf share one network path object (capped; beyond it, paths are not shared). */
+const NETWORK_PATHS = new Map<string, readonly (readonly [string, string])[]>();
+
+function sharedNetworkPath(labels: Readonly<Record<string, string>>): readonly (readonly [string, string])[] {
+  const path = networkPath(labels);
+  const key = path.map(([level, value]) => `${level}=${value}`).join("\n");
+  const known = NETWORK_PATHS.get(key);
+  if (known) return known;
+  const frozen = Object.freeze(path.map((p) => Object.freeze(p)));
+  if (NETWORK_PATHS.size < 100_000) NETWORK_PATHS.set(key, frozen);
+  return frozen;
+}
+
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
 }
 
 export class TopologyStore {
@@ -79,14 +126,18 @@ export class TopologyStore {
   readonly #nodes = new Map<string, NodeEntry>();
   readonly #pods = new Map<string, PodRecord>();
   readonly #podsByNode = new Map<string, Set<string>>();
+  readonly #podsByGroup = new Map<string, Set<string>>();
   readonly #reservations = new Map<string, Reservation>();
   readonly #reservationsByNode = new Map<string, Set<string>>();
-  readonly #states = new Map<string, NodeState>();
-  #dcgm: ReadonlyMap<string, DcgmNodeView> = new Map();
+  readonly #shapes = new GpuShapes();
+  readonly #dcgm = new Map<string, DcgmNodeView>();
   /** DRA GPU devices and their allocation, for nodes a GPU driver publishes on. */
   readonly #dra = new Map<string, DraNodeView>();
   /** Predicted GPU sets of pods DCGM has not attributed yet, by pod key. */
   readonly #predictions = new Map<string, { node: string; gpus: readonly number[] }>();
+  /** Nodes whose state is stale, to rebuild after this event-loop turn. */
+  #stale = new Set<string>();
+  #flush: NodeJS.Immediate | undefined;
   #version = 0;
   #nextExpiry = Number.POSITIVE_INFINITY;
 
@@ -99,144 +150,91 @@ export class TopologyStore {
   }
 
   #invalidate(node: string | undefined): void {
-    if (node !== undefined) this.#states.delete(node);
+    if (node === undefined) return;
+    const entry = this.#nodes.get(node);
+    if (entry?.state === undefined) return;
+    entry.state = undefined;
+    this.#markStale(node);
   }
 
-  /** Adds or updates a node; rebuilds its topology only when its labels, annotations or GPU count changed. */
+  #markStale(node: string): void {
+    this.#stale.add(node);
+    this.#flush ??= setImmediate(() => this.#rebuildStale()).unref();
+  }
+
+  /** Rebuilds the states changes made stale, and drops GPU shapes no node uses any more. */
+  #rebuildStale(): void {
+    this.#flush = undefined;
+    const stale = this.#stale;
+    this.#stale = new Set();
+    for (const name of stale) this.state(name);
+    if (this.#shapes.size() > 2 * this.#nodes.size + 1024) this.#shapes.prune(this.#liveShapes());
+  }
+
+  *#liveShapes(): Iterable<GpuShape> {
+    for (const e of this.#nodes.values()) if (e.state) yield e.state.shape;
+  }
+
+  /** Adds or updates a node; rebuilds its topology only when its labels, topology annotation or GPU count changed. */
   upsertNode(wire: NodeWire): GpuNode | undefined {
     const name = wire.metadata?.name;
     if (!name) return undefined;
-    // The same resourceVersion is the same object: skip the fingerprint (full-Nodes requests resend every node).
+    // The same resourceVersion is the same object: nothing to compare (full-Nodes requests resend every node).
     const rv = wire.metadata?.resourceVersion;
     const known = this.#nodes.get(name);
     if (rv !== undefined && rv !== "" && known?.resourceVersion === rv) return known.node;
-    const labels = wire.metadata?.labels ?? {};
-    const topologyAnnotation = wire.metadata?.annotations?.[GPU_TOPOLOGY_ANNOTATION];
-    const annotations: Record<string, string> = topologyAnnotation !== undefined ? { [GPU_TOPOLOGY_ANNOTATION]: topologyAnnotation } : {};
+    const labels = wire.metadata?.labels ?? NO_LABELS;
+    const annotation = wire.metadata?.annotations?.[GPU_TOPOLOGY_ANNOTATION];
+    const allocatableList = wire.status?.allocatable ?? NO_LABELS;
     const resource = this.#opts.gpuResource();
-    const fromStatus = Math.max(0, Math.floor(parseQuantity(wire.status?.allocatable?.[resource] ?? "0")) || 0);
     // A DRA node has no device plugin: its GPUs are the devices its ResourceSlices publish.
-    const allocatable = Math.max(fromStatus, this.#dra.get(name)?.devices.length ?? 0);
-    const fingerprint = JSON.stringify([labels, topologyAnnotation ?? "", allocatable, resource]);
-    if (known?.fingerprint === fingerprint) {
-      if (rv !== undefined) this.#nodes.set(name, { ...known, ...(rv !== "" ? { resourceVersion: rv } : {}) });
+    const allocatable = Math.max(Math.max(0, Math.floor(parseQuantity(allocatableList[resource] ?? "0")) || 0), this.#dra.get(name)?.devices.length ?? 0);
+    if (known && known.annotation === annotation && known.resource === resource && known.node.allocatable === allocatable && sameLabels(known.node.labels, labels)) {
+      if (rv !== undefined && rv !== "") known.resourceVersion = rv;
+      known.allocatableList = allocatableList;
       return known.node;
     }
+    const node = this.#buildNode(name, labels, annotation, allocatable);
+    this.#nodes.set(name, { node, annotation, allocatableList, resource, resourceVersion: rv !== "" ? rv : undefined, state: undefined });
+    this.#markStale(name);
+    return node;
+  }
+
+  #buildNode(name: string, labels: Readonly<Record<string, string>>, annotation: string | undefined, allocatable: number): GpuNode {
     const built = buildNodeTopology({
       labels,
-      annotations,
+      annotations: annotation !== undefined ? { [GPU_TOPOLOGY_ANNOTATION]: annotation } : {},
       allocatableGpus: allocatable,
       profiles: this.#opts.profiles?.() ?? BUILTIN_PROFILES,
     });
     for (const w of built.warnings) this.#opts.log.warn({ node: name, warning: w }, "node topology");
     const clique = cliqueOf(labels);
-    const node: GpuNode = {
+    return {
       name,
       labels,
       topology: built.topology,
       allocatable,
       ...(clique ? { clique: clique.partition } : {}),
-      network: networkPath(labels),
+      network: sharedNetworkPath(labels),
       costClass: costClassOf(labels),
     };
-    // Keep only what a rebuild needs, not the whole Node object.
-    const source: NodeWire = { metadata: { name, labels, annotations }, status: { allocatable: { [resource]: String(fromStatus) } } };
-    this.#nodes.set(name, { fingerprint, node, source, ...(rv ? { resourceVersion: rv } : {}) });
-    this.#invalidate(name);
-    return node;
   }
 
   /** Rebuilds every node's topology, e.g. after the policy's profiles or GPU resource changed. */
   rebuildTopologies(): void {
-    const sources = [...this.#nodes.values()].map((e) => e.source);
+    const entries = [...this.#nodes.values()];
     this.#nodes.clear();
-    this.#states.clear();
-    for (const s of sources) this.upsertNode(s);
+    this.#shapes.clear();
+    this.#stale.clear();
+    for (const e of entries) this.upsertNode(TopologyStore.#wireOf(e));
   }
 
-  deleteNode(name: string): void {
-    this.#nodes.delete(name);
-    this.#invalidate(name);
-  }
-
-  hasNode(name: string): boolean {
-    return this.#nodes.has(name);
-  }
-
-  nodeCount(): number {
-    return this.#nodes.size;
-  }
-
-  /** Tracks a GPU pod (bound or not). A pod bound to a node settles its reservation. */
-  upsertPod(pod: PodRecord): void {
-    const prev = this.#pods.get(pod.uid);
-    if (prev?.nodeName !== pod.nodeName) {
-      if (prev?.nodeName) {
-        this.#podsByNode.get(prev.nodeName)?.delete(pod.uid);
-        this.#invalidate(prev.nodeName);
-      }
-      if (pod.nodeName) {
-        let set = this.#podsByNode.get(pod.nodeName);
-        if (!set) this.#podsByNode.set(pod.nodeName, (set = new Set()));
-        set.add(pod.uid);
-        this.#invalidate(pod.nodeName);
-      }
-    }
-    this.#pods.set(pod.uid, pod);
-    if (pod.nodeName) {
-      // Keep the reservation's GPU choice as the prediction when it is for this node.
-      const r = this.#reservations.get(pod.uid);
-      if (r && r.node !== pod.nodeName) this.#dropReservation(pod.uid);
-    }
-  }
-
-  deletePod(uid: string): void {
-    const prev = this.#pods.get(uid);
-    if (prev?.nodeName) {
-      this.#podsByNode.get(prev.nodeName)?.delete(uid);
-      this.#invalidate(prev.nodeName);
-    }
-    this.#pods.delete(uid);
-    if (prev) this.#predictions.delete(prev.key);
-    this.#dropReservation(uid);
-  }
-
-  /** Records that the extender expects `podUid` on `node` using `gpus`, until it shows up bound or the TTL passes. */
-  reserve(r: Omit<Reservation, "expiresAt">): void {
-    if (this.#pods.get(r.podUid)?.nodeName !== undefined) return;
-    this.#dropReservation(r.podUid);
-    const full: Reservation = { ...r, expiresAt: this.#now() + (this.#opts.reservationTtlMs ?? 30_000) };
-    this.#nextExpiry = Math.min(this.#nextExpiry, full.expiresAt);
-    this.#reservations.set(r.podUid, full);
-    let set = this.#reservationsByNode.get(r.node);
-    if (!set) this.#reservationsByNode.set(r.node, (set = new Set()));
-    set.add(r.podUid);
-    this.#invalidate(r.node);
-  }
-
-  #dropReservation(uid: string): void {
-    const r = this.#reservations.get(uid);
-    if (!r) return;
-    this.#reservations.delete(uid);
-    this.#reservationsByNode.get(r.node)?.delete(uid);
-    this.#invalidate(r.node);
-  }
-
-  /** Drops `podUid`'s reservation, if any: the extender is deciding for that pod again. */
-  release(podUid: string): void {
-    this.#dropReservation(podUid);
-  }
-
-  reservationCount(): number {
-    return this.#reservations.size;
-  }
-
-  /** Replaces the DCGM view; only nodes whose view changed are rebuilt. */
-  setDcgm(view: ReadonlyMap<string, DcgmNodeView>): void {
-    const old = this.#dcgm;
-    this.#dcgm = view;
-    for (const [node, v] of view) if (old.get(node) !== v) this.#invalidate(node);
-    for (const node of old.keys()) if (!view.has(node)) this.#invalidate(node);
+  /** The Node as the store keeps it, to feed upsertNode again. */
+  static #wireOf(e: NodeEntry): NodeWire {
+    return {
+      metadata: { name: e.node.name, labels: e.node.labels, ...(e.annotation !== undefined ? { annotations: { [GPU_TOPOLOGY_ANNOTATION]: e.annotation } } : {}) },
+      status: { allocatable: e.allocatableList },
+    };
   }
 
   /**
@@ -249,8 +247,8 @@ export class TopologyStore {
     else this.#dra.delete(node);
     const entry = this.#nodes.get(node);
     if (entry && (view?.devices.length ?? 0) !== before) {
-      this.#nodes.set(node, { fingerprint: entry.fingerprint, node: entry.node, source: entry.source });
-      this.upsertNode(entry.source);
+      entry.resourceVersion = undefined;
+      this.upsertNode(TopologyStore.#wireOf(entry));
     }
     this.#invalidate(node);
   }
@@ -289,6 +287,107 @@ export class TopologyStore {
     this.#opts.onPredictionChecked?.({ pod: r.podKey, node, predicted, observed, agreed });
   }
 
+  deleteNode(name: string): void {
+    this.#nodes.delete(name);
+    this.#stale.delete(name);
+  }
+
+  hasNode(name: string): boolean {
+    return this.#nodes.has(name);
+  }
+
+  nodeCount(): number {
+    return this.#nodes.size;
+  }
+
+  /** How many distinct GPU shapes the current node states fall into (for benchmarks and diagnostics). */
+  shapeCount(): number {
+    return this.#shapes.size();
+  }
+
+  /** Tracks a GPU pod (bound or not). A pod bound to a node settles its reservation. */
+  upsertPod(pod: PodRecord): void {
+    const prev = this.#pods.get(pod.uid);
+    if (prev?.nodeName !== pod.nodeName) {
+      if (prev?.nodeName) {
+        removeFrom(this.#podsByNode, prev.nodeName, pod.uid);
+        this.#invalidate(prev.nodeName);
+      }
+      if (pod.nodeName) {
+        addTo(this.#podsByNode, pod.nodeName, pod.uid);
+        this.#invalidate(pod.nodeName);
+      }
+    } else if (pod.nodeName && prev !== undefined && (prev.gpus !== pod.gpus || prev.key !== pod.key)) {
+      this.#invalidate(pod.nodeName);
+    }
+    if (prev?.group !== pod.group) {
+      if (prev?.group !== undefined) removeFrom(this.#podsByGroup, prev.group, pod.uid);
+      if (pod.group !== undefined) addTo(this.#podsByGroup, pod.group, pod.uid);
+    }
+    this.#pods.set(pod.uid, pod);
+    if (pod.nodeName) {
+      // Keep the reservation's GPU choice as the prediction when it is for this node.
+      const r = this.#reservations.get(pod.uid);
+      if (r && r.node !== pod.nodeName) this.#dropReservation(pod.uid);
+    }
+  }
+
+  deletePod(uid: string): void {
+    const prev = this.#pods.get(uid);
+    if (prev?.nodeName) {
+      removeFrom(this.#podsByNode, prev.nodeName, uid);
+      this.#invalidate(prev.nodeName);
+    }
+    if (prev?.group !== undefined) removeFrom(this.#podsByGroup, prev.group, uid);
+    this.#pods.delete(uid);
+    if (prev) this.#predictions.delete(prev.key);
+    this.#dropReservation(uid);
+  }
+
+  /** Records that the extender expects `podUid` on `node` using `gpus`, until it shows up bound or the TTL passes. */
+  reserve(r: Omit<Reservation, "expiresAt">): void {
+    if (this.#pods.get(r.podUid)?.nodeName !== undefined) return;
+    this.#dropReservation(r.podUid);
+    const full: Reservation = { ...r, expiresAt: this.#now() + (this.#opts.reservationTtlMs ?? 30_000) };
+    this.#nextExpiry = Math.min(this.#nextExpiry, full.expiresAt);
+    this.#reservations.set(r.podUid, full);
+    addTo(this.#reservationsByNode, r.node, r.podUid);
+    this.#invalidate(r.node);
+  }
+
+  #dropReservation(uid: string): void {
+    const r = this.#reservations.get(uid);
+    if (!r) return;
+    this.#reservations.delete(uid);
+    removeFrom(this.#reservationsByNode, r.node, uid);
+    this.#invalidate(r.node);
+  }
+
+  /** Drops `podUid`'s reservation, if any: the extender is deciding for that pod again. */
+  release(podUid: string): void {
+    this.#dropReservation(podUid);
+  }
+
+  reservationCount(): number {
+    return this.#reservations.size;
+  }
+
+  /** Replaces the whole DCGM view; only nodes whose view changed are rebuilt. */
+  setDcgm(view: ReadonlyMap<string, DcgmNodeView>): void {
+    const gone = [...this.#dcgm.keys()].filter((node) => !view.has(node));
+    this.updateDcgm(new Map<string, DcgmNodeView | undefined>([...view, ...gone.map((node) => [node, undefined] as const)]));
+  }
+
+  /** Replaces the DCGM views of the nodes given (undefined: the node has none any more); others keep theirs. */
+  updateDcgm(changes: ReadonlyMap<string, DcgmNodeView | undefined>): void {
+    for (const [node, v] of changes) {
+      if (this.#dcgm.get(node) === v) continue;
+      if (v === undefined) this.#dcgm.delete(node);
+      else this.#dcgm.set(node, v);
+      this.#invalidate(node);
+    }
+  }
+
   /** Nodes (and their cliques/network paths) where members of `group` run or are reserved. */
   groupPlacements(group: string): readonly GpuNode[] {
     const out: GpuNode[] = [];
@@ -299,20 +398,16 @@ export class TopologyStore {
       const n = this.#nodes.get(name)?.node;
       if (n) out.push(n);
     };
-    for (const p of this.#pods.values()) if (p.group === group) add(p.nodeName);
+    for (const uid of this.#podsByGroup.get(group) ?? []) add(this.#pods.get(uid)?.nodeName);
     for (const r of this.#reservations.values()) if (r.group === group) add(r.node);
     return out;
   }
 
   /** The node's current state, rebuilt if anything about it changed. Call expireReservations() once per request first. */
   state(name: string): NodeState | undefined {
-    const cached = this.#states.get(name);
-    if (cached !== undefined) return cached;
     const entry = this.#nodes.get(name);
-    if (!entry) return undefined;
-    const state = this.#build(entry.node);
-    this.#states.set(name, state);
-    return state;
+    if (entry === undefined) return undefined;
+    return (entry.state ??= this.#build(entry.node));
   }
 
   /** Drops reservations past their TTL (cheap when none is due: one clock read). */
@@ -329,114 +424,57 @@ export class TopologyStore {
   }
 
   #build(node: GpuNode): NodeState {
-    const n = node.topology.gpus.length;
-    const busy = new Array<boolean>(n).fill(false);
-    const conditions = new Array<GpuCondition | undefined>(n).fill(undefined);
-    const assignments = new Map<string, number[]>();
-    const view = this.#dcgm.get(node.name);
-    const freshness: DcgmFreshness = view?.freshness ?? "unknown";
-    const tracked = new Set<string>();
-    for (const uid of this.#podsByNode.get(node.name) ?? []) {
-      const p = this.#pods.get(uid);
-      if (p) tracked.add(p.key);
-    }
-    const trackingPods = this.#pods.size > 0;
-    if (view && freshness === "fresh") {
-      for (const [idx, cond] of view.conditions) {
-        if (idx < 0 || idx >= n) continue;
-        conditions[idx] = cond;
-        for (const podKey of cond.pods) {
-          // A pod DCGM still shows but the API says is gone no longer holds the GPU.
-          if (trackingPods && !tracked.has(podKey)) continue;
-          busy[idx] = true;
-          const list = assignments.get(podKey) ?? [];
-          list.push(idx);
-          assignments.set(podKey, list);
-        }
-      }
-    }
-    const dra = this.#draPlacement(node, busy, conditions, assignments);
-    for (const [podKey, observed] of assignments) {
-      const predicted = this.#predictions.get(podKey);
-      if (predicted === undefined || predicted.node !== node.name) continue;
-      this.#predictions.delete(podKey);
-      const agreed = predicted.gpus.length === observed.length && [...observed].sort((a, b) => a - b).every((g, i) => g === predicted.gpus[i]);
-      this.#opts.onPredictionChecked?.({ pod: podKey, node: node.name, predicted: predicted.gpus, observed, agreed });
-    }
-    const place = (podKey: string, want: number, preferred: readonly number[] | undefined) => {
-      if (assignments.has(podKey) || want <= 0) return;
-      let chosen: number[] = [];
-      if (preferred && preferred.length === want && preferred.every((i) => i < n && !busy[i])) {
-        chosen = [...preferred];
-      } else {
-        const free = busy.map((b) => !b);
-        const pick = chooseGpuSet(node.topology, free, want, { nvlinkRequired: false, singleNuma: false });
-        chosen = pick.ok ? [...pick.choice.gpus] : free.flatMap((f, i) => (f ? [i] : [])).slice(0, want);
-      }
-      for (const i of chosen) busy[i] = true;
-      chosen.sort((a, b) => a - b);
-      assignments.set(podKey, chosen);
-      if (!this.#predictions.has(podKey)) this.#predictions.set(podKey, { node: node.name, gpus: chosen });
-    };
-    // On a DRA node a bound pod's GPUs are its claims' allocated devices, already counted above.
-    for (const uid of dra ? [] : (this.#podsByNode.get(node.name) ?? [])) {
+    const name = node.name;
+    this.#stale.delete(name);
+    const bound: BoundPod[] = [];
+    const onNode = new Set<string>();
+    for (const uid of this.#podsByNode.get(name) ?? []) {
       const p = this.#pods.get(uid);
       if (!p) continue;
+      onNode.add(p.key);
       const r = this.#reservations.get(uid);
-      place(p.key, p.gpus, r?.node === node.name ? r.gpus : undefined);
+      bound.push(r?.node === name ? { key: p.key, gpus: p.gpus, reserved: r.gpus } : { key: p.key, gpus: p.gpus });
     }
-    for (const uid of this.#reservationsByNode.get(node.name) ?? []) {
+    const reservations: PendingReservation[] = [];
+    for (const uid of this.#reservationsByNode.get(name) ?? []) {
       const r = this.#reservations.get(uid);
-      if (r && !this.#pods.get(uid)?.nodeName) place(r.podKey, r.gpus.length, r.gpus);
+      if (r && !this.#pods.get(uid)?.nodeName) reservations.push({ podKey: r.podKey, gpus: r.gpus });
     }
+    const occupancy = occupancyOf({
+      topology: node.topology,
+      dcgm: this.#dcgm.get(name),
+      bound,
+      reservations,
+      knownPod: this.#pods.size > 0 ? (key) => onNode.has(key) : undefined,
+      predicted: (key) => this.#predictions.get(key)?.gpus,
+      ...(this.#dra.has(name) ? { dra: this.#dra.get(name)! } : {}),
+    });
+    if (occupancy.unmappedDevices > 0) {
+      this.#opts.log.warn({ node: name, unmapped: occupancy.unmappedDevices }, "some DRA devices match no GPU of the node's topology");
+    }
+    for (const podKey of occupancy.observed) {
+      const predicted = this.#predictions.get(podKey);
+      if (predicted === undefined || predicted.node !== name) continue;
+      this.#predictions.delete(podKey);
+      const observed = occupancy.assignments.get(podKey)!;
+      const agreed = predicted.gpus.length === observed.length && [...observed].sort((a, b) => a - b).every((g, i) => g === predicted.gpus[i]);
+      this.#opts.onPredictionChecked?.({ pod: podKey, node: name, predicted: predicted.gpus, observed, agreed });
+    }
+    for (const podKey of occupancy.newPredictions) this.#predictions.set(podKey, { node: name, gpus: occupancy.assignments.get(podKey)! });
     this.#version += 1;
     const load = this.#opts.load;
-    return makeNodeState({
-      node,
-      version: this.#version,
-      busy,
-      conditions,
-      dcgm: freshness,
-      assignments,
-      ...(load ? { load: () => load(node.name) } : {}),
-      ...(dra ? { dra } : {}),
-    });
-  }
-
-  /**
-   * On a DRA node the ResourceSlices say which GPUs exist to be allocated and
-   * the claims which are taken: GPUs of the topology no device maps onto are
-   * not handed out, allocated ones are busy, tainted ones unhealthy.
-   */
-  #draPlacement(node: GpuNode, busy: boolean[], conditions: (GpuCondition | undefined)[], assignments: Map<string, number[]>): DraPlacement | undefined {
-    const view = this.#dra.get(node.name);
-    if (!view) return undefined;
-    const mapping = mapDevicesToGpus(node.topology, view.devices);
-    const present = new Set<number>();
-    const order: number[] = [];
-    const deviceNames = new Map<number, string>();
-    view.devices.forEach((d, i) => {
-      const g = mapping[i];
-      if (g === undefined) return;
-      order.push(g);
-      present.add(g);
-      deviceNames.set(g, d.name);
-      const claim = view.allocated.get(d.name);
-      if (claim !== undefined) {
-        busy[g] = true;
-        const list = assignments.get(claim) ?? [];
-        list.push(g);
-        assignments.set(claim, list);
-      }
-      if (d.blocked !== undefined) {
-        const c = conditions[g];
-        conditions[g] = { ...(c ?? { pods: [] }), healthy: false, reasons: [...(c?.reasons ?? []), d.blocked] };
-      }
-    });
-    for (let g = 0; g < busy.length; g++) if (!present.has(g)) busy[g] = true;
-    if (order.length < view.devices.length) {
-      this.#opts.log.warn({ node: node.name, published: view.devices.length, mapped: order.length }, "some DRA devices match no GPU of the node's topology");
-    }
-    return { order, deviceNames, published: view.devices.length };
+    return makeNodeState(
+      {
+        node,
+        version: this.#version,
+        busy: occupancy.busy,
+        conditions: occupancy.conditions,
+        dcgm: occupancy.freshness,
+        assignments: occupancy.assignments,
+        ...(load ? { load: () => load(name) } : {}),
+        ...(occupancy.dra ? { dra: occupancy.dra } : {}),
+      },
+      this.#shapes,
+    );
   }
 }

@@ -9,7 +9,9 @@
 import type { PodWire } from "../../src/admission/schema.js";
 import { PLACEMENT_ANNOTATION } from "../../src/admission/keys.js";
 import { decodeExtenderArgs, type ExtenderCall } from "../../src/extender/decode.js";
-import type { ExtenderArgsWire, NodeWire } from "../../src/extender/schema.js";
+import type { ExtenderArgsWire, ExtenderFilterResultWire, HostPriorityWire, NodeWire } from "../../src/extender/schema.js";
+import { respondToFilter, respondToPrioritize } from "../../src/extender/respond.js";
+import type { FilterOutcome, PrioritizeOutcome } from "../../src/extender/review.js";
 import { encodePlacement, type Placement } from "../../src/policy/model.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
 import { GPU_TOPOLOGY_ANNOTATION } from "../../src/topology/annotation.js";
@@ -231,4 +233,14 @@ export function dcgmView(
     });
   }
   return { freshness: opts.freshness ?? "fresh", conditions };
+}
+
+/** The filter reply respond.ts writes for `outcome`, parsed back (it must be valid JSON). */
+export function filterReply(call: ExtenderCall, outcome: FilterOutcome): ExtenderFilterResultWire {
+  return JSON.parse(respondToFilter(call, outcome).toString("utf8")) as ExtenderFilterResultWire;
+}
+
+/** The prioritize reply respond.ts writes for `outcome`, parsed back (it must be valid JSON). */
+export function prioritizeReply(outcome: PrioritizeOutcome): HostPriorityWire[] {
+  return JSON.parse(respondToPrioritize(outcome).toString("utf8")) as HostPriorityWire[];
 }

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { VerdictCore } from "../../../src/extender/filter.js";
 import type { PodIntent } from "../../../src/extender/intent.js";
-import { filterError, respondToFilter, respondToPrioritize } from "../../../src/extender/respond.js";
+import { JsonWriter } from "../../../src/extender/json-writer.js";
+import { filterError } from "../../../src/extender/respond.js";
 import type { FilterOutcome, PrioritizeOutcome } from "../../../src/extender/review.js";
 import { MAX_EXTENDER_PRIORITY, MIN_EXTENDER_PRIORITY } from "../../../src/extender/schema.js";
 import type { GpuSetChoice } from "../../../src/topology/node-state.js";
-import { extenderCall, gpuNodeWire, type ExtenderMode } from "../../builders/extender.js";
+import { extenderCall, filterReply, gpuNodeWire, prioritizeReply, type ExtenderMode } from "../../builders/extender.js";
 import { pod } from "../../builders/pod.js";
 
 const CHOICE: GpuSetChoice = { gpus: [0, 1], bottleneckGBps: 900, totalGBps: 900, numaSpan: 1, fragmentation: [0, 900, 900, 1], residualScore: 1, allNvlink: true, exact: true };
@@ -28,7 +29,7 @@ const call = (mode: ExtenderMode) => extenderCall(pod().name("trainer-0").namesp
 
 describe("respondToFilter", () => {
   it("answers a names request with NodeNames (in request order), Nodes null, and each failed node in the map its resolvability picks", () => {
-    expect(respondToFilter(call("names"), filterOutcome([PASS, BUSY, WIRING, NO_GPUS]))).toEqual({
+    expect(filterReply(call("names"), filterOutcome([PASS, BUSY, WIRING, NO_GPUS]))).toEqual({
       NodeNames: ["dgx-01"],
       Nodes: null,
       FailedNodes: { "dgx-02": BUSY_REASON },
@@ -39,7 +40,7 @@ describe("respondToFilter", () => {
 
   it("answers a full-Nodes request with the passing Node objects as they came, and NodeNames null", () => {
     const c = call("objects");
-    const result = respondToFilter(c, filterOutcome([BUSY, PASS, PASS, WIRING]));
+    const result = filterReply(c, filterOutcome([BUSY, PASS, PASS, WIRING]));
     expect(result.NodeNames).toBeNull();
     expect(result.Nodes).toEqual({ metadata: {}, items: [NODES[1], NODES[2]] });
     expect(result.FailedNodes).toEqual({ "dgx-01": BUSY_REASON });
@@ -50,12 +51,12 @@ describe("respondToFilter", () => {
     ["names", { NodeNames: [], Nodes: null }],
     ["objects", { Nodes: { metadata: {}, items: [] }, NodeNames: null }],
   ])("answers a %s request where no node passes with an empty list in the matching field, never null", (mode, fields) => {
-    expect(respondToFilter(call(mode), filterOutcome([BUSY, BUSY, WIRING, NO_GPUS]))).toMatchObject(fields);
+    expect(filterReply(call(mode), filterOutcome([BUSY, BUSY, WIRING, NO_GPUS]))).toMatchObject(fields);
   });
 
   it.each<ExtenderMode>(["names", "objects"])("passes every node of a %s request untouched for a pod without GPUs", (mode) => {
     const pass: VerdictCore = { ok: false, reason: "", resolvable: true };
-    const result = respondToFilter(call(mode), filterOutcome([pass, pass, pass, pass], true));
+    const result = filterReply(call(mode), filterOutcome([pass, pass, pass, pass], true));
     expect(result.FailedNodes).toEqual({});
     expect(result.FailedAndUnresolvableNodes).toEqual({});
     if (mode === "names") expect(result.NodeNames).toEqual(["dgx-01", "dgx-02", "l40s-01", "cpu-01"]);
@@ -63,24 +64,55 @@ describe("respondToFilter", () => {
   });
 
   it("reports an error through Error with empty maps", () => {
-    expect(filterError("boom")).toEqual({ FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: "boom" });
+    expect(JSON.parse(filterError('boom "quoted"').toString("utf8"))).toEqual({ FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: 'boom "quoted"' });
+  });
+
+  it("writes node names and reasons that need escaping as valid JSON", () => {
+    const odd = ['node "a"', "node\\b", "nöde-ç", "tab\there"];
+    const nodes = odd.map((n) => gpuNodeWire(n).h100().build());
+    const c = extenderCall(pod().name("p").namespace("ml").gpus(2).build(), nodes, "names");
+    const reason = 'needs 2 GPUs; "quoted" \\ reason';
+    const outcome: FilterOutcome = { intent: INTENT, names: odd, cores: [PASS, { ok: false, reason, resolvable: true }, PASS, WIRING], passThrough: false, verdicts: [] };
+    expect(filterReply(c, outcome)).toEqual({
+      NodeNames: [odd[0], odd[2]],
+      Nodes: null,
+      FailedNodes: { [odd[1]!]: reason },
+      FailedAndUnresolvableNodes: { [odd[3]!]: WIRING_REASON },
+      Error: "",
+    });
+  });
+});
+
+describe("JsonWriter", () => {
+  it.each<[string]>([["gpu-00001"], ['a "quoted" name'], ["back\\slash"], ["new\nline"], ["ünïcode"], ["\u2028"], ["emoji 🚀"], [""]])("writes %j as JSON.stringify does", (s) => {
+    const out = new JsonWriter(4);
+    const text = out.raw("[").string(s).raw(",").repeatedString(s).raw("]").take().toString("utf8");
+    expect(text).toBe(`[${JSON.stringify(s)},${JSON.stringify(s)}]`);
+  });
+
+  it("grows past its first buffer and starts afresh on reset, never sharing bytes with a reply already taken", () => {
+    const out = new JsonWriter(8);
+    const first = out.raw("[").string("x".repeat(100)).raw("]").take();
+    const second = out.reset().raw("[]").take();
+    expect(first.toString()).toBe(`["${"x".repeat(100)}"]`);
+    expect(second.toString()).toBe("[]");
   });
 });
 
 describe("respondToPrioritize", () => {
   const outcome: PrioritizeOutcome = {
     intent: INTENT,
-    scores: [
-      { node: "dgx-02", score: 10, rank: 0 },
-      { node: "dgx-01", score: 9, rank: 1 },
-    ],
-    scored: new Map(),
+    hosts: ["dgx-02", "dgx-01", "l40s-01", "cpu-01"],
+    hostScores: [10, 9, 0, 0],
+    top: { node: "dgx-02", score: 10, choice: CHOICE },
     topReasons: [],
+    scores: [],
+    scored: new Map(),
     infeasible: ["l40s-01", "cpu-01"],
   };
 
-  it("is a bare array of {Host, Score}, feasible nodes best first, then every infeasible node at 0", () => {
-    expect(respondToPrioritize(outcome)).toEqual([
+  it("is a bare array of {Host, Score} in the outcome's order: feasible nodes best first, then every infeasible node at 0", () => {
+    expect(prioritizeReply(outcome)).toEqual([
       { Host: "dgx-02", Score: 10 },
       { Host: "dgx-01", Score: 9 },
       { Host: "l40s-01", Score: 0 },
@@ -89,10 +121,14 @@ describe("respondToPrioritize", () => {
   });
 
   it("keeps every score within kube-scheduler's 0..10", () => {
-    for (const h of respondToPrioritize(outcome)) {
+    for (const h of prioritizeReply(outcome)) {
       expect(h.Score).toBeGreaterThanOrEqual(MIN_EXTENDER_PRIORITY);
       expect(h.Score).toBeLessThanOrEqual(MAX_EXTENDER_PRIORITY);
       expect(Number.isInteger(h.Score)).toBe(true);
     }
+  });
+
+  it("answers an empty array for a request without nodes", () => {
+    expect(prioritizeReply({ ...outcome, hosts: [], hostScores: [], top: undefined })).toEqual([]);
   });
 });

@@ -1,11 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { REASON_UNKNOWN_NODE } from "../../../src/extender/reasons.js";
-import { respondToFilter, respondToPrioritize } from "../../../src/extender/respond.js";
 import { filterCall, prioritizeCall, type ExtenderContext } from "../../../src/extender/review.js";
 import type { NodeWire } from "../../../src/extender/schema.js";
 import type { Placement } from "../../../src/policy/model.js";
 import type { TopologyStore } from "../../../src/topology/store.js";
-import { extenderCall, gpuNodeWire, placementAnnotations, testClock, topologyStore, type ExtenderMode } from "../../builders/extender.js";
+import { extenderCall, filterReply, gpuNodeWire, placementAnnotations, prioritizeReply, testClock, topologyStore, type ExtenderMode } from "../../builders/extender.js";
 import { pod } from "../../builders/pod.js";
 import { loadPolicy, policyDocument } from "../../builders/policy.js";
 
@@ -28,7 +27,7 @@ describe("filterCall", () => {
     const call = extenderCall(pod().name("web").container({ name: "web", image: "nginx" }).build(), nodes, mode);
     const outcome = filterCall(call, { policy, store });
     expect(outcome.passThrough).toBe(true);
-    const result = respondToFilter(call, outcome);
+    const result = filterReply(call, outcome);
     expect(result.FailedNodes).toEqual({});
     expect(result.FailedAndUnresolvableNodes).toEqual({});
     expect(mode === "names" ? result.NodeNames : result.Nodes?.items).toEqual(mode === "names" ? ["dgx-01", "cpu-01"] : nodes);
@@ -49,7 +48,7 @@ describe("filterCall", () => {
   it("fails a named node the cache does not know yet as resolvable", () => {
     const store = topologyStore([gpuNodeWire("dgx-01").h100().build()]);
     const call = extenderCall(gpuPod("p", 1, ANY), [gpuNodeWire("dgx-01").h100().build(), gpuNodeWire("new-node").h100().build()], "names");
-    expect(respondToFilter(call, filterCall(call, { policy, store })).FailedNodes).toEqual({ "new-node": REASON_UNKNOWN_NODE });
+    expect(filterReply(call, filterCall(call, { policy, store })).FailedNodes).toEqual({ "new-node": REASON_UNKNOWN_NODE });
   });
 
   it("reserves the GPUs on the only node that passes (kube-scheduler binds it without prioritize)", () => {
@@ -73,7 +72,7 @@ describe("prioritizeCall", () => {
     const nodes = [gpuNodeWire("dgx-01").h100().build(), gpuNodeWire("a100-01").a100Bridged().build(), gpuNodeWire("l40s-01").l40s().build(), gpuNodeWire("cpu-01").build()];
     const store = topologyStore(nodes);
     const outcome = prioritizeCall(extenderCall(gpuPod("tp", 2, NVLINK_PAIR), nodes), { policy, store });
-    const reply = respondToPrioritize(outcome);
+    const reply = prioritizeReply(outcome);
     expect(reply).toEqual([
       { Host: "dgx-01", Score: 10 },
       { Host: "a100-01", Score: 9 },
@@ -99,7 +98,7 @@ describe("prioritizeCall", () => {
     const nodes = [gpuNodeWire("dgx-01").h100().build()];
     const store = topologyStore(nodes);
     const outcome = prioritizeCall(extenderCall(pod().name("web").build(), nodes), { policy, store });
-    expect(respondToPrioritize(outcome)).toEqual([{ Host: "dgx-01", Score: 0 }]);
+    expect(prioritizeReply(outcome)).toEqual([{ Host: "dgx-01", Score: 0 }]);
     expect(store.reservationCount()).toBe(0);
   });
 });
@@ -125,12 +124,12 @@ describe("the in-flight ledger", () => {
   it("sends the second pod of a burst to the next node after prioritize ranked the first", () => {
     const nodes = [oneFreePair("a100-01"), oneFreePair("a100-02")];
     const ctx = setUp(nodes);
-    const first = respondToPrioritize(prioritizeCall(extenderCall(gpuPod("tp-0", 2, NVLINK_PAIR), nodes), ctx));
+    const first = prioritizeReply(prioritizeCall(extenderCall(gpuPod("tp-0", 2, NVLINK_PAIR), nodes), ctx));
     expect(first).toEqual([
       { Host: "a100-01", Score: 10 },
       { Host: "a100-02", Score: 10 },
     ]);
-    const second = respondToPrioritize(prioritizeCall(extenderCall(gpuPod("tp-1", 2, NVLINK_PAIR), nodes), ctx));
+    const second = prioritizeReply(prioritizeCall(extenderCall(gpuPod("tp-1", 2, NVLINK_PAIR), nodes), ctx));
     expect(second).toEqual([
       { Host: "a100-02", Score: 10 },
       { Host: "a100-01", Score: 0 },

@@ -391,6 +391,35 @@ describe("DcgmStore change notification", () => {
     }
   });
 
+  it("gives one node's status without a snapshot, as the snapshot would", async () => {
+    exporter.set("a", body({ xid: 79 }));
+    const h = track(harness());
+    h.store.setEndpoints([{ url: exporter.url("a"), nodeName: "n1" }]);
+    await h.store.scrapeDue();
+    const status = h.store.nodeStatus("n1") as FreshDcgmNode;
+    expect(status).toEqual(h.store.snapshot().node("n1"));
+    expect(status.gpus.byIndex.get(0)?.healthy).toBe(false);
+    expect(h.store.nodeStatus("nowhere")).toBeUndefined();
+  });
+
+  it("keeps the reading and condition objects of a GPU whose figures did not change, and the same strings for the same GPU", async () => {
+    exporter.set("a", body({ util: 10 }));
+    const h = track(harness());
+    h.store.setEndpoints([{ url: exporter.url("a"), nodeName: "n1" }]);
+    await h.store.scrapeDue();
+    const before = h.store.snapshot().freshGpus("n1")!.list;
+    h.advance(INTERVAL);
+    exporter.set("a", body({ util: 90 }));
+    await h.store.scrapeDue();
+    const after = h.store.snapshot().freshGpus("n1")!.list;
+    // GPU 1's figures are the same: nothing new. GPU 0's utilisation moved: a new reading, with the UUID string kept.
+    expect(after[1]!.reading).toBe(before[1]!.reading);
+    expect(after[1]!.condition).toBe(before[1]!.condition);
+    expect(after[0]!.reading).not.toBe(before[0]!.reading);
+    expect(after[0]!.reading.utilization).toBe(90);
+    expect(after[0]!.uuid).toBe("GPU-0");
+  });
+
   it("hands out the same snapshot until something changes", async () => {
     exporter.set("a", body());
     const h = track(harness());

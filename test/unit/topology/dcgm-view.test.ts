@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { DcgmNodeGpus, DcgmNodeStatus, DcgmSnapshot } from "../../../src/topology/dcgm-store.js";
-import { DcgmViewBuilder } from "../../../src/topology/dcgm-view.js";
+import { silentLogger } from "../../../src/telemetry/logger.js";
+import { createMetrics } from "../../../src/telemetry/metrics.js";
+import { DcgmStore, type DcgmChange, type DcgmNodeGpus, type DcgmNodeStatus, type DcgmSnapshot } from "../../../src/topology/dcgm-store.js";
+import { DcgmViewBuilder, followDcgm } from "../../../src/topology/dcgm-view.js";
 import type { GpuCondition } from "../../../src/topology/model.js";
+import { gpuNodeWire, topologyStore } from "../../builders/extender.js";
 
 type GpuSpec = Partial<GpuCondition>;
 
@@ -80,5 +83,62 @@ describe("DcgmViewBuilder", () => {
     const views = b.build(snapshot({ n2: [{}] }));
     expect(views.has("n1")).toBe(false);
     expect(b.load("n1")).toBeUndefined();
+  });
+});
+
+describe("DcgmViewBuilder.apply", () => {
+  const change = (...nodes: string[]): DcgmChange => ({ version: 2, nodes: nodes.map((node) => ({ node, aspects: ["state"] })) });
+
+  it("answers only the nodes a change names whose view changed; a load-only change keeps the view and moves the load", () => {
+    const b = new DcgmViewBuilder();
+    const first = snapshot({ n1: [{ utilization: 10 }], n2: [{ utilization: 20 }] });
+    b.build(first);
+    const next = snapshot({ n1: [{ utilization: 90 }], n2: [{ healthy: false, reasons: ["XID 79"] }] });
+    const out = b.apply(change("n1", "n2"), (n) => next.node(n));
+    expect([...out.keys()]).toEqual(["n2"]);
+    expect(out.get("n2")?.conditions.get(0)?.healthy).toBe(false);
+    expect(b.load("n1")).toBe(90);
+  });
+
+  it("answers undefined for a node DCGM keeps nothing about any more, and forgets its load", () => {
+    const b = new DcgmViewBuilder();
+    b.build(snapshot({ n1: [{ utilization: 10 }] }));
+    const out = b.apply(change("n1"), () => undefined);
+    expect(out.has("n1")).toBe(true);
+    expect(out.get("n1")).toBeUndefined();
+    expect(b.load("n1")).toBeUndefined();
+  });
+});
+
+describe("followDcgm", () => {
+  /** dcgm-exporter's body for one 8-GPU node: every GPU at `util` %, GPU 3 with XID `xid`. */
+  const body = (util: number, xid: number) =>
+    Array.from({ length: 8 }, (_, g) => `DCGM_FI_DEV_GPU_UTIL{gpu="${g}",UUID="GPU-${g}",Hostname="dgx-01"} ${util}\nDCGM_FI_DEV_XID_ERRORS{gpu="${g}",UUID="GPU-${g}",Hostname="dgx-01"} ${g === 3 ? xid : 0}`).join("\n") + "\n";
+
+  it("keeps the topology store's views in step with every scrape, rebuilding a node only when its health or pods change", async () => {
+    let now = 1_700_000_000_000;
+    let text = body(10, 0);
+    const dcgm = new DcgmStore({ log: silentLogger(), metrics: createMetrics({ processMetrics: false }), now: () => now, fetch: async () => new Response(text) });
+    const views = new DcgmViewBuilder();
+    const store = topologyStore([gpuNodeWire("dgx-01").h100().build()], { load: (n) => views.load(n) });
+    followDcgm(dcgm, store, views);
+    dcgm.setEndpoints([{ url: "http://dgx-01:9400/metrics", nodeName: "dgx-01" }]);
+    await dcgm.scrapeDue();
+    const fresh = store.state("dgx-01")!;
+    expect(fresh).toMatchObject({ dcgm: "fresh", unhealthyCount: 0 });
+    expect(fresh.meanUtilization()).toBe(10);
+
+    text = body(70, 0);
+    now += 15_000;
+    await dcgm.scrapeDue();
+    expect(store.state("dgx-01")).toBe(fresh);
+    expect(fresh.meanUtilization()).toBe(70);
+
+    text = body(70, 79);
+    now += 15_000;
+    await dcgm.scrapeDue();
+    expect(store.state("dgx-01")).not.toBe(fresh);
+    expect(store.state("dgx-01")!.unhealthyCount).toBe(1);
+    await dcgm.stop();
   });
 });

@@ -90,7 +90,13 @@ describe("parseExposition", () => {
     const { sample, errors } = one('m{__proto__="x"} 1');
     expect(errors).toEqual([]);
     expect(sample?.labels.__proto__).toBe("x");
-    expect(Object.getPrototypeOf(sample?.labels)).toBeNull();
+    expect(Object.keys(sample!.labels)).toEqual(["__proto__"]);
+  });
+
+  it.each([["toString"], ["constructor"], ["hasOwnProperty"]])("reads a label named %s, which Object.prototype would otherwise supply, only when the line has it", (name) => {
+    expect(one(`m{${name}="v"} 1`).sample?.labels[name]).toBe("v");
+    expect(one("m{a=\"v\"} 1").sample?.labels[name]).toBeUndefined();
+    expect(one(`m{${name}="v",${name}="w"} 1`).errors[0]?.message).toBe(`label ${name} appears twice`);
   });
 
   it("ignores blank lines, CRLF line ends and plain comments", () => {

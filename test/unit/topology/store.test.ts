@@ -120,6 +120,16 @@ describe("TopologyStore: pods", () => {
     expect(store.state("dgx-01")!.version).toBeGreaterThan(before!.version);
   });
 
+  it("keeps the group index current as pods change group, move and go", () => {
+    const store = topologyStore([h100("dgx-01").build(), h100("dgx-02").build()]);
+    bind(store, "ml/w-0", "dgx-01", 2, "ml/a");
+    bind(store, "ml/w-0", "dgx-02", 2, "ml/b");
+    expect(store.groupPlacements("ml/a")).toEqual([]);
+    expect(store.groupPlacements("ml/b").map((n) => n.name)).toEqual(["dgx-02"]);
+    store.deletePod("uid-ml/w-0");
+    expect(store.groupPlacements("ml/b")).toEqual([]);
+  });
+
   it("lists the nodes where members of a group run or are reserved", () => {
     const store = topologyStore([h100("dgx-01").build(), h100("dgx-02").build(), h100("dgx-03").build()]);
     bind(store, "ml/w-0", "dgx-01", 2, "ml/llama");
@@ -209,7 +219,52 @@ describe("TopologyStore: the in-flight ledger", () => {
   });
 });
 
+describe("TopologyStore: GPU shapes and rebuilds", () => {
+  it("lets nodes wired and occupied alike share one GPU shape, and moves a node whose pods change to another", () => {
+    const store = topologyStore([h100("dgx-01").build(), h100("dgx-02").build(), h100("dgx-03").build()]);
+    bind(store, "ml/a", "dgx-01", 2);
+    bind(store, "ml/b", "dgx-02", 2);
+    expect(store.state("dgx-01")!.shape).toBe(store.state("dgx-02")!.shape);
+    expect(store.state("dgx-03")!.shape).not.toBe(store.state("dgx-01")!.shape);
+    bind(store, "ml/c", "dgx-03", 2);
+    expect(store.state("dgx-03")!.shape).toBe(store.state("dgx-01")!.shape);
+    expect(store.shapeCount()).toBe(2);
+  });
+
+  it("rebuilds a changed node's state by itself after the change, without waiting for a request", async () => {
+    const checks: string[] = [];
+    const store = topologyStore([h100().build()], { onPredictionChecked: (c) => checks.push(c.pod) });
+    bind(store, "ml/p", "dgx-01", 2);
+    store.state("dgx-01");
+    store.setDcgm(new Map([["dgx-01", dcgmView(8, { pods: { 6: "ml/p", 7: "ml/p" } })]]));
+    expect(checks).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(checks).toEqual(["ml/p"]);
+  });
+
+  it("builds the states of new nodes after the event-loop turn that added them", async () => {
+    const store = topologyStore([h100().build()]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const state = store.state("dgx-01");
+    expect(state).toBeDefined();
+    expect(store.state("dgx-01")).toBe(state);
+  });
+});
+
 describe("TopologyStore: DCGM", () => {
+  it("updates the DCGM views of the nodes a change names, leaving the others' states alone", () => {
+    const store = topologyStore([h100("dgx-01").build(), h100("dgx-02").build()]);
+    store.setDcgm(new Map([["dgx-01", dcgmView(8)], ["dgx-02", dcgmView(8)]]));
+    const s1 = store.state("dgx-01");
+    const s2 = store.state("dgx-02");
+    store.updateDcgm(new Map([["dgx-02", dcgmView(8, { unhealthy: [1] })]]));
+    expect(store.state("dgx-01")).toBe(s1);
+    expect(store.state("dgx-02")).not.toBe(s2);
+    expect(store.state("dgx-02")!.unhealthyCount).toBe(1);
+    store.updateDcgm(new Map([["dgx-02", undefined]]));
+    expect(store.state("dgx-02")).toMatchObject({ dcgm: "unknown", unhealthyCount: 0 });
+  });
+
   it("takes the GPUs DCGM attributes to a bound pod over the predicted ones", () => {
     const store = topologyStore([h100().build()]);
     bind(store, "ml/p", "dgx-01", 2);
