@@ -50,7 +50,8 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
             ops: decision.patch.length,
             dryRun: call.dryRun,
             policyGeneration: snapshot.generation,
-            ...(decision.notes.length > 0 ? { notes: decision.notes } : {}),
+            // undefined members are left out of the line
+            notes: decision.notes.length > 0 ? decision.notes : undefined,
           },
           "mutated",
         );
