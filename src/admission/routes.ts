@@ -5,7 +5,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { PolicySnapshot } from "../policy/model.js";
 import { decodeAdmissionReview } from "./decode.js";
-import { respondToDecision } from "./respond.js";
+import { admissionReviewText, respondToDecision } from "./respond.js";
 import { reviewPod } from "./review.js";
 
 export interface AdmissionRouteDeps {
@@ -62,6 +62,6 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
         log.info({ reqId: request.id, uid: call.uid, pod, gpus: decision.gpus, trials: decision.trials }, "no rule matched");
         break;
     }
-    return respondToDecision(call.uid, decision);
+    return reply.type("application/json; charset=utf-8").send(admissionReviewText(respondToDecision(call.uid, decision)));
   });
 }
