@@ -1,6 +1,10 @@
 // The server half of `npm run bench:webhook`: the real app (embedded policy,
 // self-signed TLS) plus one extra route, POST /noop, that parses the same body
 // and answers a constant AdmissionReview. /noop is the in-run baseline.
+//
+// Over IPC it answers "stats" (CPU time, TLS handshakes and GC pauses since the
+// previous "stats") and "memory" (memory usage after a full GC).
+import { PerformanceObserver } from "node:perf_hooks";
 import { buildApp } from "../../src/server/app.js";
 import { generateSelfSigned } from "../../src/server/tls.js";
 import { PolicyStore } from "../../src/policy/store.js";
@@ -8,6 +12,15 @@ import { EMBEDDED_POLICY_YAML } from "../../src/policy/embedded.js";
 import { createMetrics } from "../../src/telemetry/metrics.js";
 import { pino } from "pino";
 import { createLogger } from "../../src/telemetry/logger.js";
+
+/** What the server did since the previous "stats" message. */
+export interface ServerStats {
+  readonly cpu: NodeJS.CpuUsage;
+  /** TLS handshakes completed, i.e. new connections. */
+  readonly handshakes: number;
+  /** GC pauses: how many, their total and the longest, in ms. */
+  readonly gc: { readonly count: number; readonly totalMs: number; readonly maxMs: number };
+}
 
 const store = new PolicyStore();
 store.apply(EMBEDDED_POLICY_YAML, "embedded");
@@ -19,12 +32,31 @@ app.post("/noop", async (request) => {
   const uid = (request.body as { request?: { uid?: string } }).request?.uid ?? "";
   return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } };
 });
+
+let handshakes = 0;
+let cpuMark = process.cpuUsage();
+app.server.on("secureConnection", () => {
+  handshakes += 1;
+});
+let gc = { count: 0, totalMs: 0, maxMs: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.count += 1;
+    gc.totalMs += e.duration;
+    gc.maxMs = Math.max(gc.maxMs, e.duration);
+  }
+}).observe({ entryTypes: ["gc"] });
+
 await app.listen({ host: "127.0.0.1", port: 0 });
 const addr = app.server.address();
 process.send?.({ port: typeof addr === "object" && addr ? addr.port : 0 });
 process.on("message", (m: unknown) => {
-  if (m === "cpu") {
-    process.send?.({ cpu: process.cpuUsage() });
+  if (m === "stats") {
+    const stats: ServerStats = { cpu: process.cpuUsage(cpuMark), handshakes, gc };
+    process.send?.({ stats });
+    cpuMark = process.cpuUsage();
+    handshakes = 0;
+    gc = { count: 0, totalMs: 0, maxMs: 0 };
     return;
   }
   if (m === "memory") {

@@ -1,6 +1,12 @@
 // The JSON Patch is the diff between the pod as received and the mutated copy,
-// so escaping (`nvidia.com~1gpu`) and "add the whole map when absent" come for
-// free, and a second pass over our own output yields an empty patch.
+// so "add the whole map when absent" comes for free and a second pass over our
+// own output yields an empty patch.
+//
+// The diff leans on the mutations being copy-on-write (see mutations/index.ts):
+// a member the mutations did not touch is the very same reference in both pods
+// and is skipped without being looked into, so the work is proportional to what
+// changed, not to the size of the pod. Nothing is cloned: the values in "add"
+// and "replace" operations are the mutated pod's own (read-only) members.
 import fastJsonPatch from "fast-json-patch";
 import type { PodWire } from "./schema.js";
 
@@ -12,28 +18,55 @@ function isObject(v: unknown): v is Json {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
+/** One reference token of a JSON Pointer (RFC 6901): "~" becomes "~0", "/" becomes "~1". */
+function pointerToken(key: string): string {
+  if (!key.includes("~") && !key.includes("/")) return key;
+  return key.replaceAll("~", "~0").replaceAll("/", "~1");
+}
+
+/** A member as JSON sees it: own, and not undefined (JSON.stringify drops those). */
+function member(o: Json, key: string): unknown {
+  return Object.hasOwn(o, key) ? o[key] : undefined;
+}
+
+function diffObjects(a: Json, b: Json, path: string, ops: PatchOperation[]): void {
+  for (const key of Object.keys(a)) {
+    const before = a[key];
+    const after = member(b, key);
+    if (before === after || before === undefined) continue;
+    const at = `${path}/${pointerToken(key)}`;
+    if (after === undefined) ops.push({ op: "remove", path: at });
+    else diffValues(before, after, at, ops);
+  }
+  for (const key of Object.keys(b)) {
+    const after = b[key];
+    if (after === undefined || member(a, key) !== undefined) continue;
+    ops.push({ op: "add", path: `${path}/${pointerToken(key)}`, value: after });
+  }
+}
+
 /**
- * Keeps only the members of `a` and `b` that are not the same reference, so the
- * diff skips the subtrees the copy-on-write mutations left alone (containers,
- * volumes, ...). Paths are unchanged because members keep their keys.
+ * Index by index over the common length, then appends in order or removes from
+ * the end backwards, so every index is valid when its operation is applied.
  */
-function changedMembers(a: Json, b: Json): [Json, Json] {
-  const pa: Json = {};
-  const pb: Json = {};
-  for (const k of Object.keys(a)) if (a[k] !== b[k]) pa[k] = a[k];
-  for (const k of Object.keys(b)) if (a[k] !== b[k] && k in b) pb[k] = b[k];
-  for (const k of Object.keys(pa)) if (!(k in b)) delete pb[k];
-  return [pa, pb];
+function diffArrays(a: readonly unknown[], b: readonly unknown[], path: string, ops: PatchOperation[]): void {
+  const common = Math.min(a.length, b.length);
+  for (let i = 0; i < common; i++) if (a[i] !== b[i]) diffValues(a[i], b[i], `${path}/${i}`, ops);
+  for (let i = common; i < b.length; i++) ops.push({ op: "add", path: `${path}/${i}`, value: b[i] });
+  for (let i = a.length - 1; i >= common; i--) ops.push({ op: "remove", path: `${path}/${i}` });
+}
+
+function diffValues(a: unknown, b: unknown, path: string, ops: PatchOperation[]): void {
+  if (a === b) return;
+  if (isObject(a) && isObject(b)) diffObjects(a, b, path, ops);
+  else if (Array.isArray(a) && Array.isArray(b)) diffArrays(a, b, path, ops);
+  else ops.push({ op: "replace", path, value: b });
 }
 
 export function buildPatch(original: PodWire, mutated: PodWire): PatchOperation[] {
-  const [a, b] = changedMembers(original, mutated);
-  for (const section of ["metadata", "spec"] as const) {
-    const x = a[section];
-    const y = b[section];
-    if (isObject(x) && isObject(y)) [a[section], b[section]] = changedMembers(x, y);
-  }
-  return fastJsonPatch.compare(a, b);
+  const ops: PatchOperation[] = [];
+  diffObjects(original, mutated, "", ops);
+  return ops;
 }
 
 /** Applies a patch to a copy of `pod` (used by explain and by tests). */

@@ -7,7 +7,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import type { PolicySnapshot } from "../policy/model.js";
 import type { ClaimTemplates } from "./claim-template.js";
 import { decodeAdmissionReview, type AdmissionCall } from "./decode.js";
-import { respondToDecision } from "./respond.js";
+import { admissionReviewText, respondToDecision } from "./respond.js";
 import { reviewPod, type Decision, type ReviewContext } from "./review.js";
 
 export interface AdmissionRouteDeps {
@@ -81,8 +81,9 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
             ops: decision.patch.length,
             dryRun: call.dryRun,
             policyGeneration: snapshot.generation,
-            ...(step.templates !== undefined ? { claimTemplates: step.templates } : {}),
-            ...(decision.notes.length > 0 ? { notes: decision.notes } : {}),
+            // undefined members are left out of the line
+            claimTemplates: step.templates,
+            notes: decision.notes.length > 0 ? decision.notes : undefined,
           },
           "mutated",
         );
@@ -93,6 +94,6 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
         log.info({ reqId: request.id, uid: call.uid, pod, gpus: decision.gpus, trials: decision.trials }, "no rule matched");
         break;
     }
-    return respondToDecision(call.uid, decision);
+    return reply.type("application/json; charset=utf-8").send(admissionReviewText(respondToDecision(call.uid, decision)));
   });
 }

@@ -13,9 +13,9 @@ beforeAll(() => {
 });
 afterAll(async () => app.close());
 
-async function mutate(body: unknown): Promise<{ status: number; review: AdmissionReviewResponseWire }> {
+async function mutate(body: unknown): Promise<{ status: number; review: AdmissionReviewResponseWire; contentType: unknown }> {
   const r = await app.inject({ method: "POST", url: "/mutate", payload: body as object, headers: { "content-type": "application/json" } });
-  return { status: r.statusCode, review: r.json() as AdmissionReviewResponseWire };
+  return { status: r.statusCode, review: r.json() as AdmissionReviewResponseWire, contentType: r.headers["content-type"] };
 }
 
 function decodePatch(review: AdmissionReviewResponseWire): fastJsonPatch.Operation[] {
@@ -35,8 +35,9 @@ function withObject(review: AdmissionReviewRequestWire, object: PodWire): Admiss
 describe("POST /mutate", () => {
   it("answers a Deployment GPU pod with a v1 AdmissionReview that echoes the uid and carries a JSONPatch", async () => {
     const req = admissionFixture("deployment-training-pod-create");
-    const { status, review } = await mutate(req);
+    const { status, review, contentType } = await mutate(req);
     expect(status).toBe(200);
+    expect(contentType).toBe("application/json; charset=utf-8");
     expect(review.apiVersion).toBe("admission.k8s.io/v1");
     expect(review.kind).toBe("AdmissionReview");
     expect(review.response.uid).toBe(req.request.uid);

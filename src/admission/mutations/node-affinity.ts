@@ -3,7 +3,7 @@
 // Both steps are idempotent: a term that already holds the policy's
 // requirements is left alone.
 import type { Rule } from "../../policy/model.js";
-import type { NodeSelectorRequirementSpec, NodeSelectorTermSpec } from "../../policy/schema.js";
+import type { NodeSelectorRequirementSpec, NodeSelectorTermSpec, PreferredTermSpec } from "../../policy/schema.js";
 import type { AffinityWire, NodeSelectorRequirementWire, NodeSelectorTermWire, PodWire, PreferredSchedulingTermWire } from "../schema.js";
 import { specOf } from "./pod-spec.js";
 
@@ -20,13 +20,31 @@ function requirementKey(r: NodeSelectorRequirementSpec | NodeSelectorRequirement
   return JSON.stringify([r.key, r.operator, r.values ?? []]);
 }
 
+/**
+ * `make(o)`, computed once per object of the policy (a loaded policy is
+ * immutable) instead of once per pod.
+ */
+function memoized<T extends object>(make: (o: T) => string): (o: T) => string {
+  const keys = new WeakMap<T, string>();
+  return (o) => {
+    let key = keys.get(o);
+    if (key === undefined) {
+      key = make(o);
+      keys.set(o, key);
+    }
+    return key;
+  };
+}
+
+const policyRequirementKey = memoized<NodeSelectorRequirementSpec>(requirementKey);
+
 function toWireReqs(reqs: readonly NodeSelectorRequirementSpec[] | undefined): NodeSelectorRequirementWire[] {
   return (reqs ?? []).map((r) => (r.values !== undefined ? { key: r.key, operator: r.operator, values: [...r.values] } : { key: r.key, operator: r.operator }));
 }
 
 function termHolds(term: NodeSelectorTermWire, want: NodeSelectorTermSpec): boolean {
   const have = new Set([...objectsIn<NodeSelectorRequirementWire>(term.matchExpressions), ...objectsIn<NodeSelectorRequirementWire>(term.matchFields)].map(requirementKey));
-  return [...(want.matchExpressions ?? []), ...(want.matchFields ?? [])].every((r) => have.has(requirementKey(r)));
+  return [...(want.matchExpressions ?? []), ...(want.matchFields ?? [])].every((r) => have.has(policyRequirementKey(r)));
 }
 
 function andTerms(term: NodeSelectorTermWire, want: NodeSelectorTermSpec): NodeSelectorTermWire {
@@ -56,6 +74,8 @@ function preferredKey(p: { weight: number; term: NodeSelectorTermWire | NodeSele
   return JSON.stringify([p.weight, objectsIn<NodeSelectorRequirementWire>(term.matchExpressions).map(requirementKey), objectsIn<NodeSelectorRequirementWire>(term.matchFields).map(requirementKey)]);
 }
 
+const policyPreferredKey = memoized<PreferredTermSpec>((p) => preferredKey({ weight: p.weight, term: p }));
+
 export function injectNodeAffinity(pod: PodWire, rule: Rule): readonly string[] {
   const { requiredTerms, preferredTerms } = rule.inject;
   if (requiredTerms.length === 0 && preferredTerms.length === 0) return [];
@@ -79,7 +99,7 @@ export function injectNodeAffinity(pod: PodWire, rule: Rule): readonly string[] 
     const existing = objectsIn<PreferredSchedulingTermWire>(nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution);
     const have = new Set(existing.map((p) => preferredKey({ weight: p.weight, term: p.preference ?? {} })));
     const add: PreferredSchedulingTermWire[] = preferredTerms
-      .filter((p) => !have.has(preferredKey({ weight: p.weight, term: p })))
+      .filter((p) => !have.has(policyPreferredKey(p)))
       .map((p) => ({ weight: p.weight, preference: toWireTerm(p) }));
     if (add.length > 0) nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution = [...existing, ...add];
   }

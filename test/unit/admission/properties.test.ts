@@ -6,7 +6,7 @@ import fastJsonPatch from "fast-json-patch";
 import { describe, expect, it } from "vitest";
 import { decodeAdmissionReview, type AdmissionCall } from "../../../src/admission/decode.js";
 import { countPodGpus } from "../../../src/admission/gpu-request.js";
-import { respondToDecision } from "../../../src/admission/respond.js";
+import { admissionReviewText, respondToDecision } from "../../../src/admission/respond.js";
 import { reviewPod, type Decision } from "../../../src/admission/review.js";
 import type { PodWire } from "../../../src/admission/schema.js";
 import { loadPolicyText } from "../../../src/policy/load.js";
@@ -269,7 +269,9 @@ function review(p: PodWire, namespace: string, policy: Policy): Decision {
 
 /** The patch the apiserver would receive, decoded from the wire response. */
 function wirePatch(d: Decision): fastJsonPatch.Operation[] | undefined {
-  const r = respondToDecision("uid", d).response;
+  const wire = respondToDecision("uid", d);
+  expect(admissionReviewText(wire)).toBe(JSON.stringify(wire));
+  const r = wire.response;
   expect(r.patch === undefined).toBe(r.patchType === undefined);
   return r.patch === undefined ? undefined : (JSON.parse(Buffer.from(r.patch, "base64").toString("utf8")) as fastJsonPatch.Operation[]);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PatchOperation } from "../../../src/admission/patch.js";
-import { respondToDecision } from "../../../src/admission/respond.js";
+import { admissionReviewText, respondToDecision } from "../../../src/admission/respond.js";
 import type { Decision } from "../../../src/admission/review.js";
 import { pod } from "../../builders/pod.js";
 import { ruleFrom } from "../../builders/policy.js";
@@ -51,5 +51,26 @@ describe("respondToDecision", () => {
 
   it("sends no warnings field when there are no notes", () => {
     expect(respondToDecision("u", matched(OPS)).response).not.toHaveProperty("warnings");
+  });
+});
+
+describe("admissionReviewText", () => {
+  const unmatched: Decision = { kind: "unmatched", gpus: 1, patch: [], mutated: pod().build(), notes: [], trials: [] };
+  it.each<[string, string, Decision]>([
+    ["a skipped call", "u-1", { kind: "skipped", reason: "no-gpu-request", detail: "requests none of nvidia.com/gpu" }],
+    ["a patch", "u-2", matched(OPS)],
+    ["an empty patch", "u-3", matched([])],
+    ["an unmatched GPU pod", "u-4", unmatched],
+    ["notes that need escaping", 'u-"5"\\', matched(OPS, ['kept "a\\b"', "line\nbreak", "tab\tand \u0001 control", "ünïcödé ✓ \ud83d\ude80"])],
+    ["patch values that need escaping", "u-6", matched([{ op: "add", path: "/metadata/annotations/a~1b", value: '{"q":"\\"x\\""}\n' }])],
+  ])("writes %s exactly as JSON.stringify does", (_name, uid, decision) => {
+    const wire = respondToDecision(uid, decision);
+    expect(admissionReviewText(wire)).toBe(JSON.stringify(wire));
+  });
+
+  it("writes allowed: false and a status when a response carries them", () => {
+    const wire = respondToDecision("u", matched([]));
+    const denied = { ...wire, response: { ...wire.response, allowed: false, status: { code: 403, message: 'no "way"' } } };
+    expect(JSON.parse(admissionReviewText(denied))).toEqual(denied);
   });
 });
