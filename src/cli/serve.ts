@@ -84,8 +84,8 @@ function startExtender(
     profiles: () => [...(store.current()?.policy.topologyProfiles ?? []), ...BUILTIN_PROFILES],
     load: (node) => dcgmViews.load(node),
     onPredictionChecked: (c) => {
-      metrics.gpuPredictions.inc({ result: c.agreed ? "agreed" : "differed" });
-      log.info({ pod: c.pod, node: c.node, predicted: c.predicted, observed: c.observed, agreed: c.agreed }, "GPU prediction checked");
+      metrics.gpuPredictions.inc({ result: c.agreed ? "agreed" : c.equivalent ? "equivalent" : "differed" });
+      log.info({ pod: c.pod, node: c.node, predicted: c.predicted, observed: c.observed, agreed: c.agreed, equivalent: c.equivalent }, "GPU prediction checked");
     },
   });
   // A new policy can bring new profiles, a new GPU resource name or new health rules.

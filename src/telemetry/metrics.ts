@@ -65,7 +65,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     policyRules: new Gauge({ name: "topofit_policy_rules", help: "Number of rules in the policy in force.", registers }),
     gpuPredictions: new Counter({
       name: "topofit_gpu_predictions_total",
-      help: "Predicted GPU sets checked against the set DCGM later showed for the pod (result: agreed, differed).",
+      help: "Predicted GPU sets checked against the set the pod got, from DCGM or a DRA allocation (result: agreed; equivalent: other GPUs, same bandwidth and NUMA span; differed).",
       labelNames: ["result"],
       registers,
     }),

@@ -16,7 +16,8 @@ import { GPU_TOPOLOGY_ANNOTATION } from "./annotation.js";
 import { buildNodeTopology } from "./build.js";
 import { GpuShapes, type GpuShape } from "./gpu-shape.js";
 import { cliqueOf, costClassOf, networkPath } from "./labels.js";
-import type { GpuNode } from "./model.js";
+import type { GpuNode, GpuNodeTopology } from "./model.js";
+import { evaluateGpuSet } from "./gpu-set.js";
 import { makeNodeState, type NodeState } from "./node-state.js";
 import { occupancyOf, type BoundPod, type DcgmNodeView, type PendingReservation } from "./occupancy.js";
 import { BUILTIN_PROFILES, type TopologyProfile } from "./profiles.js";
@@ -50,6 +51,37 @@ export interface Reservation {
   readonly expiresAt: number;
 }
 
+/** A predicted GPU set compared with the one the pod got. */
+export interface PredictionCheck {
+  readonly pod: string;
+  readonly node: string;
+  /** Ascending GPU indices. */
+  readonly predicted: readonly number[];
+  readonly observed: readonly number[];
+  /** The very same GPUs. */
+  readonly agreed: boolean;
+  /** Other GPUs, but as good a set: the same bottleneck and total pair bandwidth and NUMA span. */
+  readonly equivalent: boolean;
+}
+
+/** Compares a predicted set with the observed one on `topology`. */
+export function checkPrediction(topology: GpuNodeTopology, pod: string, node: string, predictedGpus: readonly number[], observedGpus: readonly number[]): PredictionCheck {
+  const predicted = [...predictedGpus].sort((a, b) => a - b);
+  const observed = [...observedGpus].sort((a, b) => a - b);
+  const agreed = predicted.length === observed.length && observed.every((g, i) => g === predicted[i]);
+  let equivalent = false;
+  const n = topology.gpus.length;
+  if (!agreed && predicted.length === observed.length && predicted.length > 0 && [...predicted, ...observed].every((g) => g >= 0 && g < n)) {
+    const figures = (gpus: readonly number[]) => {
+      const only = Array.from({ length: n }, (_, i) => gpus.includes(i));
+      const c = evaluateGpuSet(topology, only, gpus);
+      return `${c.bottleneckGBps}/${c.totalGBps}/${c.numaSpan}`;
+    };
+    equivalent = figures(predicted) === figures(observed);
+  }
+  return { pod, node, predicted, observed, agreed, equivalent };
+}
+
 export interface TopologyStoreOptions {
   readonly log: Logger;
   /** The GPU resource name counted in status.allocatable (the policy's first gpuResources entry). */
@@ -62,7 +94,7 @@ export interface TopologyStoreOptions {
    * Called once per pod when DCGM first shows which GPUs the device plugin gave
    * it, with the set topofit had predicted: how often they agree is reported.
    */
-  readonly onPredictionChecked?: (check: { pod: string; node: string; predicted: readonly number[]; observed: readonly number[]; agreed: boolean }) => void;
+  readonly onPredictionChecked?: (check: PredictionCheck) => void;
   /** Live mean GPU utilisation of a node (DCGM), read at scoring time. */
   readonly load?: (node: string) => number | undefined;
   /** GPUs a pod asks for through DRA ResourceClaims (the DraStore), when DRA is watched. */
@@ -281,10 +313,7 @@ export class TopologyStore {
       const g = i >= 0 ? mapping[i] : undefined;
       return g !== undefined ? [g] : [];
     });
-    observed.sort((a, b) => a - b);
-    const predicted = [...r.gpus].sort((a, b) => a - b);
-    const agreed = predicted.length === observed.length && observed.every((g, i) => g === predicted[i]);
-    this.#opts.onPredictionChecked?.({ pod: r.podKey, node, predicted, observed, agreed });
+    this.#opts.onPredictionChecked?.(checkPrediction(entry.node.topology, r.podKey, node, r.gpus, observed));
   }
 
   deleteNode(name: string): void {
@@ -457,8 +486,7 @@ export class TopologyStore {
       if (predicted === undefined || predicted.node !== name) continue;
       this.#predictions.delete(podKey);
       const observed = occupancy.assignments.get(podKey)!;
-      const agreed = predicted.gpus.length === observed.length && [...observed].sort((a, b) => a - b).every((g, i) => g === predicted.gpus[i]);
-      this.#opts.onPredictionChecked?.({ pod: podKey, node: name, predicted: predicted.gpus, observed, agreed });
+      this.#opts.onPredictionChecked?.(checkPrediction(node.topology, podKey, name, predicted.gpus, observed));
     }
     for (const podKey of occupancy.newPredictions) this.#predictions.set(podKey, { node: name, gpus: occupancy.assignments.get(podKey)! });
     this.#version += 1;

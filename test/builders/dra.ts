@@ -3,7 +3,7 @@
 import type { DeviceWire, ResourceClaimWire, ResourceSliceWire } from "../../src/topology/dra-schema.js";
 import { DEFAULT_DRA } from "../../src/topology/dra.js";
 import { DraStore } from "../../src/topology/dra-store.js";
-import type { TopologyStore } from "../../src/topology/store.js";
+import type { PredictionCheck, TopologyStore } from "../../src/topology/store.js";
 import { gpuNodeWire, topologyStore } from "./extender.js";
 
 export const GPU_DRIVER = "gpu.nvidia.com";
@@ -72,14 +72,6 @@ export function resourceClaim(
         }
       : {}),
   };
-}
-
-export interface PredictionCheck {
-  readonly pod: string;
-  readonly node: string;
-  readonly predicted: readonly number[];
-  readonly observed: readonly number[];
-  readonly agreed: boolean;
 }
 
 /** A TopologyStore and a DraStore wired as `topofit serve` wires them, and the prediction checks they report. */

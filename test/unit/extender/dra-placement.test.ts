@@ -107,7 +107,7 @@ describe("DRA nodes", () => {
     expect(c.store.state("dra-a")!.usable).toEqual([false, false, true, true]);
     c.dra.upsertClaim(resourceClaim("ml/p-gpus", { gpus: 2, node: "dra-a", allocated: ["gpu-0", "gpu-1"], reservedFor: [call.podUid] }));
     expect(c.store.reservationOf(call.podUid)).toBeUndefined();
-    expect(c.checks).toEqual([{ pod: "ml/p", node: "dra-a", predicted: [0, 1], observed: [0, 1], agreed: true }]);
+    expect(c.checks).toEqual([{ pod: "ml/p", node: "dra-a", predicted: [0, 1], observed: [0, 1], agreed: true, equivalent: false }]);
     expect(c.store.state("dra-a")!.usable).toEqual([false, false, true, true]);
   });
 

@@ -19,11 +19,12 @@ function dcgm(node: string, podsByGpu: Record<number, string>): Map<string, Dcgm
 }
 
 describe("TopologyStore: predicted GPU sets checked against DCGM", () => {
-  it.each<[string, Record<number, string>, boolean]>([
-    ["the device plugin handed out the predicted GPUs", { 0: "ml/a", 1: "ml/a" }, true],
-    ["the device plugin handed out other GPUs", { 4: "ml/a", 5: "ml/a" }, false],
-  ])("reports once per pod when %s", (_name, observed, agreed) => {
-    const checks: { agreed: boolean; predicted: readonly number[]; observed: readonly number[] }[] = [];
+  it.each<[string, Record<number, string>, boolean, boolean]>([
+    ["the device plugin handed out the predicted GPUs", { 0: "ml/a", 1: "ml/a" }, true, false],
+    ["the device plugin handed out other GPUs of the same quality", { 4: "ml/a", 5: "ml/a" }, false, true],
+    ["the device plugin handed out a pair across NUMA nodes", { 0: "ml/a", 4: "ml/a" }, false, false],
+  ])("reports once per pod when %s", (_name, observed, agreed, equivalent) => {
+    const checks: { agreed: boolean; equivalent: boolean; predicted: readonly number[]; observed: readonly number[] }[] = [];
     const store = new TopologyStore({ log: silentLogger(), gpuResource: () => "nvidia.com/gpu", onPredictionChecked: (c) => checks.push(c) });
     store.upsertNode(h100("n1"));
     store.upsertPod({ uid: "a", key: "ml/a", nodeName: "n1", gpus: 2, placement });
@@ -35,6 +36,6 @@ describe("TopologyStore: predicted GPU sets checked against DCGM", () => {
     store.setDcgm(dcgm("n1", { ...observed }));
     store.state("n1");
     expect(checks).toHaveLength(1);
-    expect(checks[0]).toMatchObject({ agreed, predicted: [0, 1], observed: Object.keys(observed).map(Number) });
+    expect(checks[0]).toMatchObject({ agreed, equivalent, predicted: [0, 1], observed: Object.keys(observed).map(Number) });
   });
 });

@@ -3,7 +3,7 @@ import type { Placement } from "../../../src/policy/model.js";
 import { GPU_TOPOLOGY_ANNOTATION } from "../../../src/topology/annotation.js";
 import type { TopologyProfile } from "../../../src/topology/profiles.js";
 import { BUILTIN_PROFILES } from "../../../src/topology/profiles.js";
-import type { TopologyStore } from "../../../src/topology/store.js";
+import type { PredictionCheck, TopologyStore } from "../../../src/topology/store.js";
 import { dcgmView, gpuNodeWire, testClock, topologyStore } from "../../builders/extender.js";
 
 const ANY: Placement = { gpuLinks: "Any", numa: "Any", strategy: "BinPack" };
@@ -339,12 +339,13 @@ describe("TopologyStore: DCGM", () => {
   });
 
   it("checks a predicted GPU set against DCGM once the device plugin's choice shows up", () => {
-    const checks: { pod: string; predicted: readonly number[]; observed: readonly number[]; agreed: boolean }[] = [];
+    const checks: PredictionCheck[] = [];
     const store = topologyStore([h100().build()], { onPredictionChecked: (c) => checks.push(c) });
     bind(store, "ml/p", "dgx-01", 2);
     store.state("dgx-01");
     store.setDcgm(new Map([["dgx-01", dcgmView(8, { pods: { 6: "ml/p", 7: "ml/p" } })]]));
     store.state("dgx-01");
-    expect(checks).toEqual([{ pod: "ml/p", node: "dgx-01", predicted: [0, 1], observed: [6, 7], agreed: false }]);
+    // Other GPUs, but on NVSwitch and one NUMA node each: as good a pair.
+    expect(checks).toEqual([{ pod: "ml/p", node: "dgx-01", predicted: [0, 1], observed: [6, 7], agreed: false, equivalent: true }]);
   });
 });
