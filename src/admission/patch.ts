@@ -20,8 +20,16 @@ function isObject(v: unknown): v is Json {
 
 /** One reference token of a JSON Pointer (RFC 6901): "~" becomes "~0", "/" becomes "~1". */
 function pointerToken(key: string): string {
-  if (!key.includes("~") && !key.includes("/")) return key;
-  return key.replaceAll("~", "~0").replaceAll("/", "~1");
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c === 0x7e || c === 0x2f) {
+      out += `${key.slice(from, i)}${c === 0x7e ? "~0" : "~1"}`;
+      from = i + 1;
+    }
+  }
+  return from === 0 ? key : out + key.slice(from);
 }
 
 // Called through the prototype: cheaper than Object.hasOwn on this hot path (Node 20).
