@@ -32,10 +32,13 @@ class Connection {
     socket.on("close", () => fail(new Error("connection closed by the server")));
   }
 
-  send(request: string): Promise<Reply> {
+  /** Writes `parts` as one request (the socket gathers them into one TLS record). */
+  send(parts: readonly (string | Buffer)[]): Promise<Reply> {
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      this.socket.write(request);
+      this.socket.cork();
+      for (const p of parts) this.socket.write(p);
+      this.socket.uncork();
     });
   }
 
@@ -104,12 +107,17 @@ export class ConnectionPool {
     return new ConnectionPool(host, port, sockets.map((s) => new Connection(s)));
   }
 
-  async post(path: string, body: string): Promise<Reply> {
+  /**
+   * POSTs a JSON body given in parts (e.g. a large constant Buffer around a
+   * small string that changes per request: nothing is concatenated or copied).
+   */
+  async post(path: string, body: readonly (string | Buffer)[]): Promise<Reply> {
     const conn = this.idle.pop() ?? (await new Promise<Connection>((resolve) => this.waiting.push(resolve)));
     try {
-      return await conn.send(
-        `POST ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
+      let length = 0;
+      for (const p of body) length += typeof p === "string" ? Buffer.byteLength(p) : p.length;
+      const head = `POST ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+      return await conn.send([head, ...body]);
     } finally {
       const next = this.waiting.shift();
       if (next) next(conn);

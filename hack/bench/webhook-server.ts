@@ -5,13 +5,17 @@
 // Over IPC it answers "stats" (CPU time, TLS handshakes and GC pauses since the
 // previous "stats") and "memory" (memory usage after a full GC).
 import { PerformanceObserver } from "node:perf_hooks";
-import { buildApp } from "../../src/server/app.js";
-import { generateSelfSigned } from "../../src/server/tls.js";
-import { PolicyStore } from "../../src/policy/store.js";
-import { EMBEDDED_POLICY_YAML } from "../../src/policy/embedded.js";
-import { createMetrics } from "../../src/telemetry/metrics.js";
 import { pino } from "pino";
-import { createLogger } from "../../src/telemetry/logger.js";
+
+// The server runs the built code (dist/, which `npm run bench:webhook` builds
+// first), as `topofit serve` does; the types come from src/.
+const built = async <T>(module: string): Promise<T> => (await import(new URL(`../../dist/${module}`, import.meta.url).href)) as T;
+const { buildApp } = await built<typeof import("../../src/server/app.js")>("server/app.js");
+const { generateSelfSigned } = await built<typeof import("../../src/server/tls.js")>("server/tls.js");
+const { PolicyStore } = await built<typeof import("../../src/policy/store.js")>("policy/store.js");
+const { EMBEDDED_POLICY_YAML } = await built<typeof import("../../src/policy/embedded.js")>("policy/embedded.js");
+const { createMetrics } = await built<typeof import("../../src/telemetry/metrics.js")>("telemetry/metrics.js");
+const { createLogger } = await built<typeof import("../../src/telemetry/logger.js")>("telemetry/logger.js");
 
 /** What the server did since the previous "stats" message. */
 export interface ServerStats {

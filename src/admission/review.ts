@@ -7,6 +7,7 @@ import type { AdmissionCall } from "./decode.js";
 import { countClaimGpus, countPodGpus, podResourceClaims, type ClaimTemplateDevices } from "./gpu-request.js";
 import { matchRule, type RuleTrial } from "./match.js";
 import { MUTATIONS, stripDecision, type MutationContext } from "./mutations/index.js";
+import { extensibleCopy } from "./mutations/pod-spec.js";
 import { buildPatch, type PatchOperation } from "./patch.js";
 import type { PodWire, ResourceClaimTemplateWire } from "./schema.js";
 
@@ -49,13 +50,11 @@ export interface ReviewContext {
  * spec). Mutations are copy-on-write below that: they replace the arrays and
  * maps they change and never write into the objects they received, so the
  * original pod stays intact for the diff without a deep clone on the hot path.
- * Object.assign rather than spread: V8 gives a spread copy a shape of its own,
- * and the members the mutations then add would build new shapes on every call.
  */
 function copyForMutation(pod: PodWire): PodWire {
-  const out: PodWire = Object.assign({}, pod);
-  if (pod.metadata !== null && typeof pod.metadata === "object") out.metadata = Object.assign({}, pod.metadata);
-  if (pod.spec !== null && typeof pod.spec === "object") out.spec = Object.assign({}, pod.spec);
+  const out = extensibleCopy(pod);
+  if (pod.metadata !== null && typeof pod.metadata === "object") out.metadata = extensibleCopy(pod.metadata);
+  if (pod.spec !== null && typeof pod.spec === "object") out.spec = extensibleCopy(pod.spec);
   return out;
 }
 

@@ -39,6 +39,18 @@ describe("HTTP errors", () => {
     ["a review without operation", { ...good(), payload: reviewWith((r) => delete r.request.operation) }, 400, "InvalidAdmissionReview"],
     ["a Pod CREATE without object", { ...good(), payload: reviewWith((r) => (r.request.object = null)) }, 400, "InvalidAdmissionReview"],
     ["a JSON array", { ...good(), payload: "[]" }, 400, "InvalidAdmissionReview"],
+    [
+      "a pod carrying a __proto__ member",
+      { ...good(), payload: (good().payload as string).replace('"spec":{', '"spec":{"__proto__":{"schedulerName":"mine"},') },
+      400,
+      "InvalidJSON",
+    ],
+    [
+      "a pod carrying constructor.prototype",
+      { ...good(), payload: (good().payload as string).replace('"metadata":{', '"metadata":{"constructor":{"prototype":{"x":1}},') },
+      400,
+      "InvalidJSON",
+    ],
     ["an unknown route", { method: "GET", url: "/validate" }, 404, "NotFound"],
     ["GET on /mutate", { method: "GET", url: "/mutate" }, 404, "NotFound"],
   ])("answers %s with a stable code, and a good request still succeeds afterwards", async (_name, bad, status, code) => {

@@ -5,13 +5,21 @@ import { GPUS_ANNOTATION, PLACEMENT_ANNOTATION, RULE_ANNOTATION, TOPOFIT_PREFIX 
 import type { PodWire } from "../schema.js";
 import type { MutationContext } from "./index.js";
 
-function foreignAnnotations(pod: PodWire): Record<string, string> {
+/** The pod's annotations split into the ones it may set and the topofit.io/ keys it brought. */
+function splitAnnotations(pod: PodWire): { readonly foreign: Record<string, string>; readonly ours: string[] } {
   const current = pod.metadata?.annotations;
-  const out: Record<string, string> = {};
-  if (current === null || typeof current !== "object") return out;
-  for (const [k, v] of Object.entries(current)) if (!k.startsWith(TOPOFIT_PREFIX)) out[k] = v;
-  return out;
+  const foreign: Record<string, string> = {};
+  const ours: string[] = [];
+  if (current === null || typeof current !== "object") return { foreign, ours };
+  for (const k in current) {
+    if (!Object.hasOwn(current, k)) continue;
+    if (k.startsWith(TOPOFIT_PREFIX)) ours.push(k);
+    else foreign[k] = current[k]!;
+  }
+  return { foreign, ours };
 }
+
+const removedNote = (keys: readonly string[]) => `removed annotations only topofit may set: ${keys.join(", ")}`;
 
 /**
  * Writes topofit.io/rule and topofit.io/placement; and, for a pod whose GPUs
@@ -21,20 +29,19 @@ function foreignAnnotations(pod: PodWire): Record<string, string> {
 export function recordDecision(pod: PodWire, rule: Rule, ctx?: Pick<MutationContext, "claimGpus">): readonly string[] {
   pod.metadata ??= {};
   const claimGpus = ctx?.claimGpus;
-  const dropped = Object.keys(pod.metadata.annotations ?? {}).filter(
-    (k) => k.startsWith(TOPOFIT_PREFIX) && k !== RULE_ANNOTATION && k !== PLACEMENT_ANNOTATION && (k !== GPUS_ANNOTATION || claimGpus === undefined),
-  );
-  pod.metadata.annotations = { ...foreignAnnotations(pod), [RULE_ANNOTATION]: rule.name, [PLACEMENT_ANNOTATION]: rule.placementAnnotation };
-  if (claimGpus !== undefined) pod.metadata.annotations[GPUS_ANNOTATION] = String(claimGpus);
-  return dropped.length > 0 ? [`removed annotations only topofit may set: ${dropped.join(", ")}`] : [];
+  const { foreign, ours } = splitAnnotations(pod);
+  const dropped = ours.filter((k) => k !== RULE_ANNOTATION && k !== PLACEMENT_ANNOTATION && (k !== GPUS_ANNOTATION || claimGpus === undefined));
+  foreign[RULE_ANNOTATION] = rule.name;
+  foreign[PLACEMENT_ANNOTATION] = rule.placementAnnotation;
+  if (claimGpus !== undefined) foreign[GPUS_ANNOTATION] = String(claimGpus);
+  pod.metadata.annotations = foreign;
+  return dropped.length > 0 ? [removedNote(dropped)] : [];
 }
 
 /** For GPU pods that matched no rule: remove any topofit.io/ annotation. */
 export function stripDecision(pod: PodWire): readonly string[] {
-  const current = pod.metadata?.annotations;
-  if (current === undefined || current === null || typeof current !== "object") return [];
-  const dropped = Object.keys(current).filter((k) => k.startsWith(TOPOFIT_PREFIX));
-  if (dropped.length === 0 || pod.metadata === undefined) return [];
-  pod.metadata.annotations = foreignAnnotations(pod);
-  return [`removed annotations only topofit may set: ${dropped.join(", ")}`];
+  const { foreign, ours } = splitAnnotations(pod);
+  if (ours.length === 0 || pod.metadata === undefined) return [];
+  pod.metadata.annotations = foreign;
+  return [removedNote(ours)];
 }

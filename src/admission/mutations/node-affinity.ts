@@ -5,7 +5,7 @@
 import type { Rule } from "../../policy/model.js";
 import type { NodeSelectorRequirementSpec, NodeSelectorTermSpec, PreferredTermSpec } from "../../policy/schema.js";
 import type { AffinityWire, NodeSelectorRequirementWire, NodeSelectorTermWire, PodWire, PreferredSchedulingTermWire } from "../schema.js";
-import { specOf } from "./pod-spec.js";
+import { extensibleCopy, specOf } from "./pod-spec.js";
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -48,7 +48,7 @@ function termHolds(term: NodeSelectorTermWire, want: NodeSelectorTermSpec): bool
 }
 
 function andTerms(term: NodeSelectorTermWire, want: NodeSelectorTermSpec): NodeSelectorTermWire {
-  const out: NodeSelectorTermWire = { ...term };
+  const out = extensibleCopy(term);
   const addTo = (list: NodeSelectorRequirementWire[] | undefined, extra: readonly NodeSelectorRequirementSpec[] | undefined) => {
     const cur = objectsIn<NodeSelectorRequirementWire>(list);
     const keys = new Set(cur.map(requirementKey));
@@ -80,8 +80,8 @@ export function injectNodeAffinity(pod: PodWire, rule: Rule): readonly string[] 
   const { requiredTerms, preferredTerms } = rule.inject;
   if (requiredTerms.length === 0 && preferredTerms.length === 0) return [];
   const spec = specOf(pod);
-  const affinity: AffinityWire = spec.affinity !== null && typeof spec.affinity === "object" ? { ...spec.affinity } : {};
-  const nodeAffinity: NonNullable<AffinityWire["nodeAffinity"]> = isObject(affinity.nodeAffinity) ? { ...affinity.nodeAffinity } : {};
+  const affinity: AffinityWire = spec.affinity !== null && typeof spec.affinity === "object" ? extensibleCopy(spec.affinity) : {};
+  const nodeAffinity: NonNullable<AffinityWire["nodeAffinity"]> = isObject(affinity.nodeAffinity) ? extensibleCopy(affinity.nodeAffinity) : {};
 
   if (requiredTerms.length > 0) {
     const required = isObject(nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution) ? nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution : {};
@@ -92,7 +92,9 @@ export function injectNodeAffinity(pod: PodWire, rule: Rule): readonly string[] 
     } else {
       terms = existing.flatMap((t) => (requiredTerms.some((w) => termHolds(t, w)) ? [t] : requiredTerms.map((w) => andTerms(t, w))));
     }
-    nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution = { ...required, nodeSelectorTerms: terms };
+    const nextRequired = extensibleCopy(required);
+    nextRequired.nodeSelectorTerms = terms;
+    nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution = nextRequired;
   }
 
   if (preferredTerms.length > 0) {

@@ -1,6 +1,6 @@
 import type { Rule } from "../../policy/model.js";
 import type { PodWire } from "../schema.js";
-import { specOf } from "./pod-spec.js";
+import { extensibleCopy, specOf } from "./pod-spec.js";
 
 /** Adds the rule's nodeSelector keys; the pod's own value for a key wins unless the rule says Override. */
 export function injectNodeSelector(pod: PodWire, rule: Rule): readonly string[] {
@@ -8,7 +8,7 @@ export function injectNodeSelector(pod: PodWire, rule: Rule): readonly string[] 
   if (wanted.length === 0) return [];
   const spec = specOf(pod);
   const current = spec.nodeSelector !== null && typeof spec.nodeSelector === "object" ? spec.nodeSelector : {};
-  const next: Record<string, string> = { ...current };
+  const next: Record<string, string> = extensibleCopy(current);
   const notes: string[] = [];
   for (const [k, v] of wanted) {
     const have = current[k];
