@@ -409,6 +409,20 @@ export function readDcgmExposition(text: string, limits: Partial<ExpositionLimit
   return { scan, read: readings.result() };
 }
 
+/** The empty list every reading and condition without pods, reasons or MIG instances shares. */
+const NONE: readonly never[] = Object.freeze([]);
+
+/** Strings that repeat from GPU to GPU and node to node (model names, node names): one copy each, up to a bound. */
+const SHARED_STRINGS = new Map<string, string>();
+
+function shared(s: string): string {
+  const known = SHARED_STRINGS.get(s);
+  if (known !== undefined) return known;
+  const copy = ownString(s);
+  if (SHARED_STRINGS.size < 1024) SHARED_STRINGS.set(copy, copy);
+  return copy;
+}
+
 /**
  * A copy of `s` that shares no characters with the text it was cut from.
  * V8 keeps a slice's parent alive: a kept label value would keep the whole
@@ -424,16 +438,28 @@ export function ownString(s: string): string {
  * keeps one copy of its UUID, bus id, model and pods from scrape to scrape.
  */
 export function ownReading(next: DcgmGpuReading, prev?: DcgmGpuReading): DcgmGpuReading {
-  const same = (a: string | undefined, b: string): string => (a === b ? a : ownString(b));
-  const pods = (before: readonly string[] | undefined, now: readonly string[]): readonly string[] => now.map((p) => (before?.find((q) => q === p) ?? ownString(p)));
+  const same = (a: string | undefined, b: string | undefined): string | undefined => (b === undefined ? undefined : a === b ? a : ownString(b));
+  const pods = (before: readonly string[] | undefined, now: readonly string[]): readonly string[] =>
+    now.length === 0 ? NONE : now.map((p) => before?.find((q) => q === p) ?? ownString(p));
+  // Every reading has the same fields in the same order (undefined where the exporter sent none): one compact shape.
   return {
-    ...next,
-    node: same(prev?.node, next.node),
-    ...(next.uuid !== undefined ? { uuid: same(prev?.uuid, next.uuid) } : {}),
-    ...(next.pciBusId !== undefined ? { pciBusId: same(prev?.pciBusId, next.pciBusId) } : {}),
-    ...(next.modelName !== undefined ? { modelName: same(prev?.modelName, next.modelName) } : {}),
+    node: next.node === prev?.node ? prev.node : shared(next.node),
+    gpuIndex: next.gpuIndex,
+    uuid: same(prev?.uuid, next.uuid),
+    pciBusId: same(prev?.pciBusId, next.pciBusId),
+    modelName: next.modelName === undefined ? undefined : next.modelName === prev?.modelName ? prev.modelName : shared(next.modelName),
+    utilization: next.utilization,
+    fbUsedMiB: next.fbUsedMiB,
+    fbFreeMiB: next.fbFreeMiB,
+    temperature: next.temperature,
+    lastXid: next.lastXid,
+    rowRemapFailure: next.rowRemapFailure,
+    uncorrectableRemappedRows: next.uncorrectableRemappedRows,
     pods: prev !== undefined && prev.pods.length === next.pods.length && prev.pods.every((p, i) => p === next.pods[i]) ? prev.pods : pods(prev?.pods, next.pods),
-    migInstances: next.migInstances.map((m) => ({ ...m, instanceId: ownString(m.instanceId), ...(m.profile !== undefined ? { profile: ownString(m.profile) } : {}), pods: pods(undefined, m.pods) })),
+    migInstances:
+      next.migInstances.length === 0
+        ? NONE
+        : next.migInstances.map((m) => ({ ...m, instanceId: ownString(m.instanceId), ...(m.profile !== undefined ? { profile: ownString(m.profile) } : {}), pods: pods(undefined, m.pods) })),
   };
 }
 
@@ -522,13 +548,20 @@ export function evaluateGpuHealth(
   if (limit !== null && reading.temperature !== undefined && reading.temperature > limit) {
     reasons.push(`temperature ${formatNumber(reading.temperature)} °C over the ${formatNumber(limit)} °C limit`);
   }
-  const pods = new Set(reading.pods);
-  for (const m of reading.migInstances) for (const p of m.pods) pods.add(p);
+  // Most GPUs have no reasons and one pod or none: those share empty lists or keep the reading's own.
+  let pods: readonly string[] = reading.pods;
+  if (reading.migInstances.length > 0) {
+    const all = new Set(reading.pods);
+    for (const m of reading.migInstances) for (const p of m.pods) all.add(p);
+    pods = [...all].sort();
+  } else if (pods.length > 1) {
+    pods = [...new Set(pods)].sort();
+  }
   return {
     healthy: reasons.length === 0,
-    reasons,
+    reasons: reasons.length === 0 ? NONE : reasons,
     ...(reading.utilization !== undefined ? { utilization: reading.utilization } : {}),
     ...(reading.fbUsedMiB !== undefined ? { memoryUsedMiB: reading.fbUsedMiB } : {}),
-    pods: [...pods].sort(),
+    pods: pods.length === 0 ? NONE : pods,
   };
 }
