@@ -8,6 +8,8 @@ import { watchConfigMap, type ConfigMapWatch } from "../kube/configmap-watch.js"
 import { watchNamespaceLabels, type NamespaceLabels } from "../kube/namespaces.js";
 import { watchSchedulingState } from "../kube/scheduling-watch.js";
 import { countPodGpus } from "../admission/gpu-request.js";
+import { PLACEMENT_ANNOTATION } from "../admission/keys.js";
+import { GPU_TOPOLOGY_ANNOTATION } from "../topology/annotation.js";
 import { podIntent } from "../extender/intent.js";
 import { TopologyStore } from "../topology/store.js";
 import { BUILTIN_PROFILES } from "../topology/profiles.js";
@@ -132,6 +134,7 @@ function startExtender(
         deletePod: (uid) => topology.deletePod(uid),
       },
       log,
+      { node: [GPU_TOPOLOGY_ANNOTATION], pod: [PLACEMENT_ANNOTATION] },
     );
     readiness.push({ name: "node-and-pod-cache", check: () => (watch.isSynced() ? undefined : "nodes and pods have not been listed yet") });
     stops.push(() => watch.stop());
