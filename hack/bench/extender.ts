@@ -1,24 +1,31 @@
 // `npm run bench:extender`: kube-scheduler's view of topofit. For fleets of
 // 100, 1,000, 5,000 and 10,000 GPU nodes (8- and 4-GPU, about half the GPUs
-// busy, every node's dcgm-exporter scraped into the real DcgmStore), sends
-// /filter then /prioritize for a stream of pods (1, 2, 4 and 8 GPUs, mixed
-// placements), one call at a time as the scheduler does, in nodeCacheCapable
-// mode (NodeNames) and with full Nodes bodies. Baseline in the same run: POST
-// /noop on the same server, which parses the same body and passes every node.
+// busy), with a dcgm-exporter per node served over HTTP by this process and
+// scraped by the server's real DcgmStore, sends /filter then /prioritize for a
+// stream of pods (1, 2, 4 and 8 GPUs, mixed placements), one call at a time as
+// the scheduler does, in nodeCacheCapable mode (NodeNames) and with full Nodes
+// bodies. Baseline in the same run: POST /noop on the same server, which
+// parses the same body and passes every node. The server runs with the Node.js
+// options of the shipped extender sidecar (its heap limit).
 //
 // Prints per call: p50/p99 as the client sees it (TLS, HTTP, both processes
 // on the same cores), µs per node, the server's own p50/p99 (arrival to
 // reply), and the ratio to the baseline; per fleet: the server's memory after
-// the cache-mode calls and after the full-Nodes ones (after a GC), the number
-// of distinct GPU shapes, and what one more DCGM scrape of every node costs.
+// the cache-mode calls, after the full-Nodes ones and after one more scrape
+// of every exporter (after a GC), the number of distinct GPU shapes, and what
+// that scrape of every node cost.
 //
 // Settings (environment): BENCH_SIZES (100,1000,5000,10000), BENCH_CALLS (200),
 // BENCH_MODES (names,objects).
 import { fork } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Agent, request } from "node:https";
 import { fileURLToPath } from "node:url";
+import { parseAllDocuments } from "yaml";
 import type { NodeWire } from "../../src/extender/schema.js";
-import { podWire } from "./fleet.js";
+import { dcgmExposition, exporterNode, makeFleet, occupyFleet, podWire, type ExporterNode, type FleetPod } from "./fleet.js";
 
 const sizes = (process.env.BENCH_SIZES ?? "100,1000,5000,10000").split(",").map(Number);
 const calls = Number(process.env.BENCH_CALLS ?? 200);
@@ -32,17 +39,39 @@ const SIZES_OF_POD = [1, 2, 4, 8];
 
 interface Ready {
   port: number;
-  nodes: NodeWire[];
-  pods: number;
   gpus: number;
   loadMs: number;
 }
 
-function post(port: number, agent: Agent, path: string, body: string): Promise<{ status: number; ms: number; bytes: number }> {
+/**
+ * dcgm-exporter for every node of a fleet, on one local HTTP server: GET
+ * /<node> serves that node's body. `round` moves the utilisation figures.
+ */
+async function startExporters(nodes: readonly ExporterNode[], pods: readonly FleetPod[]): Promise<{ url: string; nextRound(): void; close(): Promise<void> }> {
+  const byName = new Map(nodes.map((n) => [n.name, n] as const));
+  const podsByNode = new Map<string, FleetPod[]>();
+  for (const p of pods) podsByNode.set(p.nodeName, [...(podsByNode.get(p.nodeName) ?? []), p]);
+  let round = 0;
+  const server = createServer((req, res) => {
+    const node = byName.get((req.url ?? "").slice(1));
+    if (!node) return void res.writeHead(404).end();
+    const body = dcgmExposition(node, podsByNode.get(node.name) ?? [], round);
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": Buffer.byteLength(body) }).end(body);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    nextRound: () => void (round += 1),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function post(port: number, agent: Agent, path: string, body: Buffer): Promise<{ status: number; ms: number; bytes: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = request(
-      { host: "127.0.0.1", port, path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      { host: "127.0.0.1", port, path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
       (res) => {
         let bytes = 0;
         res.on("data", (c: Buffer) => (bytes += c.length));
@@ -54,18 +83,38 @@ function post(port: number, agent: Agent, path: string, body: string): Promise<{
   });
 }
 
+/**
+ * The Node.js options the shipped extender sidecar runs with (NODE_OPTIONS of
+ * the topofit container in manifests/base/scheduler.yaml): the server is
+ * measured with the heap limit it has in production, which also decides how
+ * far V8 lets garbage pile up before collecting it.
+ */
+function shippedNodeOptions(): string[] {
+  const file = fileURLToPath(new URL("../../manifests/base/scheduler.yaml", import.meta.url));
+  for (const doc of parseAllDocuments(readFileSync(file, "utf8"))) {
+    const containers = (doc.toJS() as { spec?: { template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } } } })?.spec?.template?.spec?.containers ?? [];
+    const value = containers.find((c) => c.name === "topofit")?.env?.find((e) => e.name === "NODE_OPTIONS")?.value;
+    if (value !== undefined) return value.split(/\s+/).filter(Boolean);
+  }
+  throw new Error(`${file} sets no NODE_OPTIONS for the topofit container`);
+}
+
 const pct = (xs: readonly number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 };
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+const nodeOptions = shippedNodeOptions();
 const f2 = (x: number, w: number) => x.toFixed(2).padStart(w);
 
-console.log(`bench:extender: ${calls} pods per mode, each /filter then /prioritize, one call at a time, over TLS; Node ${process.version}`);
+console.log(`bench:extender: ${calls} pods per mode, each /filter then /prioritize, one call at a time, over TLS; Node ${process.version}; server options ${nodeOptions.join(" ")} (as shipped)`);
 console.log("nodes  mode      call        p50 ms   p99 ms  µs/node(p50)  server p50  server p99  baseline p50  ratio");
 for (const size of sizes) {
-  const server = fork(fileURLToPath(new URL("./extender-server.ts", import.meta.url)), [String(size)], {
-    execArgv: ["--import", "tsx", "--expose-gc", "--max-old-space-size=2048", ...(process.env.BENCH_NODE_OPTIONS ?? "").split(" ").filter(Boolean)],
+  const fleet = makeFleet(size);
+  const pods = occupyFleet(fleet, 0.5);
+  const exporters = await startExporters(fleet.map(exporterNode), pods);
+  const server = fork(fileURLToPath(new URL("./extender-server.ts", import.meta.url)), [String(size), exporters.url], {
+    execArgv: ["--import", "tsx", "--expose-gc", ...nodeOptions, ...(process.env.BENCH_NODE_OPTIONS ?? "").split(" ").filter(Boolean)],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const ready = await new Promise<Ready>((resolve, reject) => {
@@ -85,8 +134,9 @@ for (const size of sizes) {
       server.send(what);
     });
   const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
-  const names = ready.nodes.map((n) => n.metadata!.name!);
-  const namesList = { metadata: {}, items: ready.nodes };
+  const nodes: NodeWire[] = fleet.map((n) => n.wire);
+  const names = nodes.map((n) => n.metadata!.name!);
+  const namesList = { metadata: {}, items: nodes };
   const memoryAfter = new Map<string, { memory: NodeJS.MemoryUsage; shapes: number }>();
   for (const mode of modes) {
     const lat = { filter: [] as number[], prioritize: [] as number[], noop: [] as number[] };
@@ -94,7 +144,8 @@ for (const size of sizes) {
     for (let i = 0; i < n + 10; i++) {
       if (i === 10) await ask("timings", "timings");
       const pod = podWire(`${size}-${mode}-${i}`, SIZES_OF_POD[i % 4]!, PLACEMENTS[i % 3]!);
-      const body = JSON.stringify(mode === "names" ? { Pod: pod, Nodes: null, NodeNames: names } : { Pod: pod, Nodes: namesList, NodeNames: null });
+      // Encoded before the clock starts: the client's own work stays out of the figures as far as it can.
+      const body = Buffer.from(JSON.stringify(mode === "names" ? { Pod: pod, Nodes: null, NodeNames: names } : { Pod: pod, Nodes: namesList, NodeNames: null }));
       const b = await post(ready.port, agent, "/noop", body);
       const f = await post(ready.port, agent, "/filter", body);
       const p = await post(ready.port, agent, "/prioritize", body);
@@ -115,11 +166,14 @@ for (const size of sizes) {
     }
     memoryAfter.set(mode, await ask<{ memory: NodeJS.MemoryUsage; shapes: number }>("memory", "memory"));
   }
+  exporters.nextRound();
   const { rescrape } = await ask<{ rescrape: { ms: number; cpuMs: number } }>("rescrape", "rescrape");
-  const mem = [...memoryAfter].map(([mode, m]) => `after ${mode === "names" ? "cache-mode" : "full-Nodes"} calls heap ${mib(m.memory.heapUsed)}, rss ${mib(m.memory.rss)}`).join("; ");
+  memoryAfter.set("rescrape", await ask<{ memory: NodeJS.MemoryUsage; shapes: number }>("memory", "memory"));
+  const when: Record<string, string> = { names: "cache-mode calls", objects: "full-Nodes calls", rescrape: "a scrape of every node" };
+  const mem = [...memoryAfter].map(([k, m]) => `after ${when[k]} rss ${mib(m.memory.rss)} (heap ${mib(m.memory.heapUsed)} of ${mib(m.memory.heapTotal)})`).join("; ");
   const shapes = [...memoryAfter.values()].at(-1)?.shapes ?? 0;
   console.log(
-    `${String(size).padStart(5)}  memory: ${mem} (${ready.pods} bound pods, ${ready.gpus} GPUs with DCGM data; built and scraped in ${ready.loadMs.toFixed(0)} ms; ${shapes} GPU shapes)`,
+    `${String(size).padStart(5)}  memory: ${mem} (${pods.length} bound pods, ${ready.gpus} GPUs with DCGM data; built and scraped in ${ready.loadMs.toFixed(0)} ms; ${shapes} GPU shapes)`,
   );
   console.log(
     `${String(size).padStart(5)}  DCGM: one more scrape of all ${size} exporters: ${rescrape.ms.toFixed(0)} ms, ${rescrape.cpuMs.toFixed(0)} ms CPU (${((rescrape.cpuMs * 1000) / size).toFixed(0)} µs per node)`,
@@ -127,4 +181,5 @@ for (const size of sizes) {
   agent.destroy();
   server.disconnect();
   await new Promise((r) => server.once("exit", r));
+  await exporters.close();
 }

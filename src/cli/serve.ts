@@ -11,6 +11,8 @@ import { watchSchedulingState } from "../kube/scheduling-watch.js";
 import { watchDra } from "../kube/dra-watch.js";
 import { DraStore } from "../topology/dra-store.js";
 import { DEFAULT_DRA } from "../topology/dra.js";
+import { PLACEMENT_ANNOTATION } from "../admission/keys.js";
+import { GPU_TOPOLOGY_ANNOTATION } from "../topology/annotation.js";
 import { podIntent } from "../extender/intent.js";
 import { TopologyStore } from "../topology/store.js";
 import { BUILTIN_PROFILES } from "../topology/profiles.js";
@@ -142,6 +144,7 @@ function startExtender(
         deletePod: (uid) => topology.deletePod(uid),
       },
       log,
+      { node: [GPU_TOPOLOGY_ANNOTATION], pod: [PLACEMENT_ANNOTATION] },
     );
     readiness.push({ name: "node-and-pod-cache", check: () => (watch.isSynced() ? undefined : "nodes and pods have not been listed yet") });
     stops.push(() => watch.stop());

@@ -19,11 +19,11 @@ import {
   evaluateGpuHealth,
   groupReadingsByNode,
   ownReading,
-  readDcgmGpus,
+  readDcgmExposition,
   type DcgmGpuReading,
   type DcgmHealthRules,
 } from "./dcgm.js";
-import { parseExposition } from "./exposition.js";
+import { fetchScrapeGet, httpScrapeGet, type FetchLike, type ScrapeGet } from "./dcgm-http.js";
 import type { GpuCondition } from "./model.js";
 
 /** One dcgm-exporter /metrics URL, and the node it runs on when known (always, for discovered endpoints). */
@@ -37,11 +37,7 @@ export type ScrapeFailure = Exclude<ScrapeOutcome, "ok">;
 
 export const SCRAPE_OUTCOMES: readonly ScrapeOutcome[] = ["ok", "timeout", "unreachable", "http_error", "too_large", "malformed", "empty", "no_gpus"];
 
-/** The part of `fetch` the store uses; tests may pass their own. */
-export type FetchLike = (
-  url: string,
-  init: { readonly signal: AbortSignal; readonly headers: Readonly<Record<string, string>>; readonly redirect: "error" },
-) => Promise<Response>;
+export type { FetchLike } from "./dcgm-http.js";
 
 export type DcgmMetrics = Pick<Metrics, "dcgmScrapes" | "dcgmScrapeDuration" | "dcgmNodes" | "dcgmEndpoints" | "dcgmUnhealthyGpus">;
 
@@ -71,7 +67,7 @@ export interface DcgmStoreOptions {
   /** Scrapes in flight at most. Default 32. */
   readonly concurrency?: number;
   readonly rules?: DcgmHealthRules;
-  /** Default: the global fetch. */
+  /** Default: topofit's own HTTP client (node:http, keep-alive); give a fetch function to scrape through it instead. */
   readonly fetch?: FetchLike;
   /** Default: Date.now. */
   readonly now?: () => number;
@@ -290,7 +286,6 @@ type FetchResult =
   | { readonly kind: "failed"; readonly outcome: ScrapeFailure; readonly error: string }
   | { readonly kind: "aborted" };
 
-const ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
 
 /** Longest wait between two wakes of the scrape timer once one is due (shorter for short intervals). */
 const MAX_WAKE_GAP_MS = 250;
@@ -409,29 +404,13 @@ function describeFetchError(err: unknown): string {
   return String(err);
 }
 
-async function readLimited(res: Response, maxBytes: number): Promise<Uint8Array | undefined> {
-  if (res.body === null) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
-}
 
 export class DcgmStore {
   readonly #log: Logger;
   readonly #metrics: DcgmMetrics;
   readonly #o: { readonly [K in keyof typeof DCGM_STORE_DEFAULTS]: number };
-  readonly #fetch: FetchLike;
+  readonly #get: ScrapeGet;
+  readonly #closeClient: () => void;
   readonly #now: () => number;
   readonly #random: () => number;
   #rules: DcgmHealthRules;
@@ -474,7 +453,14 @@ export class DcgmStore {
       remappedRowsHoldMs: options.remappedRowsHoldMs ?? DCGM_STORE_DEFAULTS.remappedRowsHoldMs,
       concurrency: Math.max(1, options.concurrency ?? DCGM_STORE_DEFAULTS.concurrency),
     };
-    this.#fetch = options.fetch ?? ((url, init) => fetch(url, init));
+    if (options.fetch) {
+      this.#get = fetchScrapeGet(options.fetch);
+      this.#closeClient = () => undefined;
+    } else {
+      const client = httpScrapeGet(this.#o.concurrency);
+      this.#get = client.get;
+      this.#closeClient = () => client.close();
+    }
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.#rules = options.rules ?? DEFAULT_DCGM_HEALTH_RULES;
@@ -564,6 +550,7 @@ export class DcgmStore {
     this.#abort.abort();
     for (const r of this.#requests) r.abort();
     await Promise.allSettled([...this.#inFlight]);
+    this.#closeClient();
   }
 
   /** Scrapes every endpoint that is due now and not already in flight, and waits for those scrapes. */
@@ -703,17 +690,17 @@ export class DcgmStore {
     this.#requests.add(request);
     const max = this.#o.maxBodyBytes;
     try {
-      const res = await this.#fetch(url, { signal, headers: { accept: ACCEPT }, redirect: "error" });
-      if (!res.ok) {
-        await res.body?.cancel().catch(() => undefined);
+      const res = await this.#get(url, signal);
+      if (res.status < 200 || res.status > 299) {
+        await res.discard();
         return { kind: "failed", outcome: "http_error", error: `HTTP ${res.status}` };
       }
-      const declared = Number(res.headers.get("content-length") ?? Number.NaN);
-      if (declared > max) {
-        await res.body?.cancel().catch(() => undefined);
+      const declared = res.declaredBytes;
+      if (declared !== undefined && declared > max) {
+        await res.discard();
         return { kind: "failed", outcome: "too_large", error: `body of ${declared} bytes is over the limit of ${max}` };
       }
-      const bytes = await readLimited(res, max);
+      const bytes = await res.read(max);
       if (bytes === undefined) return { kind: "failed", outcome: "too_large", error: `body is over the limit of ${max} bytes` };
       let text: string;
       try {
@@ -742,15 +729,14 @@ export class DcgmStore {
     this.#changed();
     if (result.kind === "failed") return this.#fail(s, result.outcome, result.error, now);
 
-    const parsed = parseExposition(result.text, { maxBytes: this.#o.maxBodyBytes, maxLines: this.#o.maxLines });
-    if (!parsed.complete || parsed.errorCount > 0) {
-      const first = parsed.errors[0];
-      const where = first ? `; first at line ${first.line}: ${first.message}` : "";
-      return this.#fail(s, "malformed", `${parsed.errorCount} malformed line(s)${where}`, now);
-    }
-    if (parsed.samples.length === 0) return this.#fail(s, "empty", "the body has no samples", now);
     const nodeName = s.endpoint.nodeName;
-    const read = readDcgmGpus(parsed.samples, nodeName !== undefined ? { node: nodeName } : {});
+    const { scan, read } = readDcgmExposition(result.text, { maxBytes: this.#o.maxBodyBytes, maxLines: this.#o.maxLines }, nodeName !== undefined ? { node: nodeName } : {});
+    if (!scan.complete || scan.errorCount > 0) {
+      const first = scan.errors[0];
+      const where = first ? `; first at line ${first.line}: ${first.message}` : "";
+      return this.#fail(s, "malformed", `${scan.errorCount} malformed line(s)${where}`, now);
+    }
+    if (scan.sampleCount === 0) return this.#fail(s, "empty", "the body has no samples", now);
     if (read.gpus.length === 0) {
       const why =
         read.unattributedSeries > 0

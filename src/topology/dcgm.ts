@@ -8,7 +8,7 @@
 // spells them uuid, pod_name, pod_namespace, container_name. MIG series add
 // GPU_I_PROFILE and GPU_I_ID. NVLink and NVSwitch entity series (nvlink or
 // nvswitch label) and series without a gpu label are not GPUs and are skipped.
-import type { Sample } from "./exposition.js";
+import { scanExposition, type ExpositionLimits, type ExpositionScan, type Sample } from "./exposition.js";
 import { normalizePciBusId, type GpuCondition } from "./model.js";
 
 /** The DCGM fields read here (all in dcgm-exporter's default counters). */
@@ -170,29 +170,219 @@ interface GpuAcc {
   readonly mig: Map<string, MigAcc>;
 }
 
+/**
+ * A series as the reader needs it: a parsed Sample, or a sample line read in
+ * place (exposition.ts's SampleLine), whose label values are made into
+ * strings only when asked for.
+ */
+export interface DcgmSeries {
+  readonly name: string;
+  readonly value: number;
+  has(label: string): boolean;
+  label(label: string): string | undefined;
+  labelIs(label: string, value: string): boolean;
+}
+
+/** A Sample seen as a DcgmSeries (one object, pointed at each sample in turn). */
+class SampleSeries implements DcgmSeries {
+  #sample: Sample | undefined;
+
+  of(sample: Sample): this {
+    this.#sample = sample;
+    return this;
+  }
+
+  get name(): string {
+    return this.#sample!.name;
+  }
+
+  get value(): number {
+    return this.#sample!.value;
+  }
+
+  has(label: string): boolean {
+    return this.#sample!.labels[label] !== undefined;
+  }
+
+  label(label: string): string | undefined {
+    return this.#sample!.labels[label];
+  }
+
+  labelIs(label: string, value: string): boolean {
+    return this.#sample!.labels[label] === value;
+  }
+}
+
 /** The first of the labels `name`, `alias` that is set and not empty. */
-function label(labels: Readonly<Record<string, string>>, name: string, alias?: string): string | undefined {
-  const v = labels[name];
+function label(s: DcgmSeries, name: string, alias?: string): string | undefined {
+  const v = s.label(name);
   if (v !== undefined && v !== "") return v;
   if (alias === undefined) return undefined;
-  const w = labels[alias];
+  const w = s.label(alias);
   return w !== undefined && w !== "" ? w : undefined;
 }
 
+/** Whether label(s, name, alias) is `value`, found without making a string. */
+function labelIs(s: DcgmSeries, name: string, alias: string | undefined, value: string): boolean {
+  if (value === "") return false;
+  if (s.labelIs(name, value)) return true;
+  if (s.has(name) && !s.labelIs(name, "")) return false;
+  return alias !== undefined && s.labelIs(alias, value);
+}
+
+/** Whether any of the labels is set and not empty. */
+function hasLabel(s: DcgmSeries, name: string, alias: string): boolean {
+  return (s.has(name) && !s.labelIs(name, "")) || (s.has(alias) && !s.labelIs(alias, ""));
+}
+
 /** "namespace/pod" of the series, if it names a pod; the GPU's last one again when the labels repeat (the usual case). */
-function podOf(acc: GpuAcc, labels: Readonly<Record<string, string>>): string | undefined {
-  const pod = label(labels, "pod", "pod_name");
-  if (pod === undefined) return undefined;
-  const ns = label(labels, "namespace", "pod_namespace");
+function podOf(acc: GpuAcc, s: DcgmSeries): string | undefined {
   const last = acc.lastPod;
-  if (last !== undefined && last.pod === pod && last.ns === ns) return last.key;
+  if (last !== undefined && labelIs(s, "pod", "pod_name", last.pod) && (last.ns === undefined ? !hasLabel(s, "namespace", "pod_namespace") : labelIs(s, "namespace", "pod_namespace", last.ns))) {
+    return last.key;
+  }
+  const pod = label(s, "pod", "pod_name");
+  if (pod === undefined) return undefined;
+  const ns = label(s, "namespace", "pod_namespace");
   const key = ns === undefined ? pod : `${ns}/${pod}`;
   acc.lastPod = { pod, ns, key };
   return key;
 }
 
-
 const usable = (v: number) => Number.isFinite(v) && v < DCGM_BLANK_THRESHOLD;
+
+/**
+ * Gathers one reading per GPU (per node and index) from series handed in one
+ * at a time. Every series of a GPU repeats its identity labels (UUID, bus id,
+ * model, node, pod): they are compared in place with what the GPU's first
+ * series gave, and made into strings once per GPU, not once per series.
+ */
+class GpuReadings {
+  readonly #options: ReadDcgmOptions;
+  readonly #byNode = new Map<string, Map<number, GpuAcc>>();
+  readonly #gpus: GpuAcc[] = [];
+  readonly #hostnames = new Set<string>();
+  readonly #issues: string[] = [];
+  readonly #seenIssues = new Set<string>();
+  #unattributed = 0;
+
+  constructor(options: ReadDcgmOptions) {
+    this.#options = options;
+  }
+
+  #issue(text: string): void {
+    if (this.#seenIssues.has(text) || this.#issues.length >= MAX_ISSUES) return;
+    this.#seenIssues.add(text);
+    this.#issues.push(text);
+  }
+
+  add(s: DcgmSeries): void {
+    if (!s.name.startsWith("DCGM_")) return;
+    if (s.has("nvlink") || s.has("nvswitch")) return;
+    const gpuLabel = s.label("gpu");
+    if (gpuLabel === undefined) return;
+    if (!/^\d{1,4}$/.test(gpuLabel)) {
+      this.#issue(`${s.name}: gpu label ${JSON.stringify(gpuLabel.slice(0, 20))} is not a GPU index`);
+      return;
+    }
+    const given = this.#options.node;
+    const hostname = given !== undefined && labelIs(s, "Hostname", "hostname", given) ? given : label(s, "Hostname", "hostname");
+    if (hostname !== undefined) this.#hostnames.add(hostname);
+    const node = given ?? hostname;
+    if (node === undefined) {
+      this.#unattributed++;
+      return;
+    }
+    const index = Number(gpuLabel);
+    let onNode = this.#byNode.get(node);
+    if (!onNode) this.#byNode.set(node, (onNode = new Map()));
+    let acc = onNode.get(index);
+    if (!acc) {
+      acc = { node, index, values: {}, pods: new Set(), mig: new Map() };
+      onNode.set(index, acc);
+      this.#gpus.push(acc);
+    }
+
+    if (acc.uuid === undefined) {
+      const uuid = label(s, "UUID", "uuid");
+      if (uuid !== undefined) acc.uuid = uuid;
+    } else if (!labelIs(s, "UUID", "uuid", acc.uuid)) {
+      const uuid = label(s, "UUID", "uuid");
+      if (uuid !== undefined) this.#issue(`GPU ${index} on node ${node}: UUID ${uuid} differs from ${acc.uuid} seen first; keeping ${acc.uuid}`);
+    }
+    if (acc.rawPci === undefined || !labelIs(s, "pci_bus_id", undefined, acc.rawPci)) {
+      // Only a spelling of the bus id not seen on this GPU yet is normalised and checked.
+      const rawPci = label(s, "pci_bus_id");
+      if (rawPci !== undefined) {
+        const pci = normalizePciBusId(rawPci);
+        if (pci === undefined) this.#issue(`GPU ${index} on node ${node}: pci_bus_id ${JSON.stringify(rawPci.slice(0, 40))} is not a PCI bus id`);
+        else if (acc.pciBusId === undefined) {
+          acc.pciBusId = pci;
+          acc.rawPci = rawPci;
+        } else if (acc.pciBusId !== pci) this.#issue(`GPU ${index} on node ${node}: PCI bus id ${pci} differs from ${acc.pciBusId} seen first; keeping ${acc.pciBusId}`);
+      }
+    }
+    if (acc.modelName === undefined) {
+      const model = label(s, "modelName", "model_name");
+      if (model !== undefined) acc.modelName = model;
+    }
+
+    const field = FIELD_KEYS.get(s.name);
+    const pod = podOf(acc, s);
+    const instanceId = s.has("GPU_I_ID") ? label(s, "GPU_I_ID") : undefined;
+    if (instanceId !== undefined) {
+      let mig = acc.mig.get(instanceId);
+      if (!mig) {
+        mig = { instanceId, values: {}, pods: new Set() };
+        acc.mig.set(mig.instanceId, mig);
+      }
+      if (mig.profile === undefined) {
+        const profile = label(s, "GPU_I_PROFILE");
+        if (profile !== undefined) mig.profile = profile;
+      }
+      if (pod !== undefined) mig.pods.add(pod);
+      if (field !== undefined && usable(s.value) && mig.values[field] === undefined) mig.values[field] = s.value;
+      return;
+    }
+    if (pod !== undefined) acc.pods.add(pod);
+    if (field !== undefined && usable(s.value) && acc.values[field] === undefined) acc.values[field] = s.value;
+  }
+
+  result(): DcgmReadResult {
+    const out = this.#gpus
+      .sort((a, b) => (a.node === b.node ? a.index - b.index : a.node < b.node ? -1 : 1))
+      .map((acc): DcgmGpuReading => {
+        const migInstances = [...acc.mig.values()]
+          .sort((a, b) => compareInstanceIds(a.instanceId, b.instanceId))
+          .map((m): DcgmMigInstance => ({
+            instanceId: m.instanceId,
+            ...(m.profile !== undefined ? { profile: m.profile } : {}),
+            ...m.values,
+            pods: [...m.pods].sort(),
+          }));
+        const values: Partial<Record<FieldKey, number>> = { ...acc.values };
+        // On a MIG-enabled GPU the exporter may send device-wide fields only on
+        // the instance series; the whole GPU then takes them from there, and its
+        // framebuffer figures are the instances' added up.
+        for (const f of [...DEVICE_FIELDS, ...ADDITIVE_FIELDS]) {
+          if (values[f] !== undefined) continue;
+          const fromMig = wholeGpuValueFromInstances(f, migInstances);
+          if (fromMig !== undefined) values[f] = fromMig;
+        }
+        return {
+          node: acc.node,
+          gpuIndex: acc.index,
+          ...(acc.uuid !== undefined ? { uuid: acc.uuid } : {}),
+          ...(acc.pciBusId !== undefined ? { pciBusId: acc.pciBusId } : {}),
+          ...(acc.modelName !== undefined ? { modelName: acc.modelName } : {}),
+          ...values,
+          pods: [...acc.pods].sort(),
+          migInstances,
+        };
+      });
+    return { gpus: out, issues: this.#issues, hostnames: [...this.#hostnames].sort(), unattributedSeries: this.#unattributed };
+  }
+}
 
 /**
  * Builds one reading per GPU (per node and index) from exposition samples.
@@ -201,118 +391,36 @@ const usable = (v: number) => Number.isFinite(v) && v < DCGM_BLANK_THRESHOLD;
  * ownReading), or it keeps the whole body alive with them.
  */
 export function readDcgmGpus(samples: readonly Sample[], options: ReadDcgmOptions = {}): DcgmReadResult {
-  const byNode = new Map<string, Map<number, GpuAcc>>();
-  const gpus: GpuAcc[] = [];
-  const hostnames = new Set<string>();
-  const issues: string[] = [];
-  const seenIssues = new Set<string>();
-  let unattributed = 0;
-  const issue = (text: string) => {
-    if (seenIssues.has(text) || issues.length >= MAX_ISSUES) return;
-    seenIssues.add(text);
-    issues.push(text);
-  };
+  const readings = new GpuReadings(options);
+  const series = new SampleSeries();
+  for (const sample of samples) readings.add(series.of(sample));
+  return readings.result();
+}
 
-  for (const s of samples) {
-    if (!s.name.startsWith("DCGM_")) continue;
-    const l = s.labels;
-    if (l.nvlink !== undefined || l.nvswitch !== undefined) continue;
-    const gpuLabel = l.gpu;
-    if (gpuLabel === undefined) continue;
-    if (!/^\d{1,4}$/.test(gpuLabel)) {
-      issue(`${s.name}: gpu label ${JSON.stringify(gpuLabel.slice(0, 20))} is not a GPU index`);
-      continue;
-    }
-    const hostname = label(l, "Hostname", "hostname");
-    if (hostname !== undefined) hostnames.add(hostname);
-    const node = options.node ?? hostname;
-    if (node === undefined) {
-      unattributed++;
-      continue;
-    }
-    const index = Number(gpuLabel);
-    let onNode = byNode.get(node);
-    if (!onNode) byNode.set(node, (onNode = new Map()));
-    let acc = onNode.get(index);
-    if (!acc) {
-      acc = { node, index, values: {}, pods: new Set(), mig: new Map() };
-      onNode.set(index, acc);
-      gpus.push(acc);
-    }
+/**
+ * Parses a dcgm-exporter body and reads its GPUs in one pass, without
+ * building a sample per line (see scanExposition): what a scrape does. The
+ * readings are only meaningful when the scan found the body complete and
+ * without errors.
+ */
+export function readDcgmExposition(text: string, limits: Partial<ExpositionLimits>, options: ReadDcgmOptions = {}): { readonly scan: ExpositionScan; readonly read: DcgmReadResult } {
+  const readings = new GpuReadings(options);
+  const scan = scanExposition(text, limits, (line) => readings.add(line));
+  return { scan, read: readings.result() };
+}
 
-    const uuid = label(l, "UUID", "uuid");
-    if (uuid !== undefined) {
-      if (acc.uuid === undefined) acc.uuid = uuid;
-      else if (acc.uuid !== uuid) issue(`GPU ${index} on node ${node}: UUID ${uuid} differs from ${acc.uuid} seen first; keeping ${acc.uuid}`);
-    }
-    const rawPci = label(l, "pci_bus_id");
-    if (rawPci !== undefined && rawPci !== acc.rawPci) {
-      // Every series of a GPU repeats its bus id: only a new spelling is normalised and checked.
-      const pci = normalizePciBusId(rawPci);
-      if (pci === undefined) issue(`GPU ${index} on node ${node}: pci_bus_id ${JSON.stringify(rawPci.slice(0, 40))} is not a PCI bus id`);
-      else if (acc.pciBusId === undefined) {
-        acc.pciBusId = pci;
-        acc.rawPci = rawPci;
-      } else if (acc.pciBusId !== pci) issue(`GPU ${index} on node ${node}: PCI bus id ${pci} differs from ${acc.pciBusId} seen first; keeping ${acc.pciBusId}`);
-    }
-    if (acc.modelName === undefined) {
-      const model = label(l, "modelName", "model_name");
-      if (model !== undefined) acc.modelName = model;
-    }
+/** The empty list every reading and condition without pods, reasons or MIG instances shares. */
+const NONE: readonly never[] = Object.freeze([]);
 
-    const field = FIELD_KEYS.get(s.name);
-    const pod = podOf(acc, l);
-    const instanceId = label(l, "GPU_I_ID");
-    if (instanceId !== undefined) {
-      let mig = acc.mig.get(instanceId);
-      if (!mig) {
-        mig = { instanceId, values: {}, pods: new Set() };
-        acc.mig.set(mig.instanceId, mig);
-      }
-      if (mig.profile === undefined) {
-        const profile = label(l, "GPU_I_PROFILE");
-        if (profile !== undefined) mig.profile = profile;
-      }
-      if (pod !== undefined) mig.pods.add(pod);
-      if (field !== undefined && usable(s.value) && mig.values[field] === undefined) mig.values[field] = s.value;
-      continue;
-    }
-    if (pod !== undefined) acc.pods.add(pod);
-    if (field !== undefined && usable(s.value) && acc.values[field] === undefined) acc.values[field] = s.value;
-  }
+/** Strings that repeat from GPU to GPU and node to node (model names, node names): one copy each, up to a bound. */
+const SHARED_STRINGS = new Map<string, string>();
 
-  const out = gpus
-    .sort((a, b) => (a.node === b.node ? a.index - b.index : a.node < b.node ? -1 : 1))
-    .map((acc): DcgmGpuReading => {
-      const migInstances = [...acc.mig.values()]
-        .sort((a, b) => compareInstanceIds(a.instanceId, b.instanceId))
-        .map((m): DcgmMigInstance => ({
-          instanceId: m.instanceId,
-          ...(m.profile !== undefined ? { profile: m.profile } : {}),
-          ...m.values,
-          pods: [...m.pods].sort(),
-        }));
-      const values: Partial<Record<FieldKey, number>> = { ...acc.values };
-      // On a MIG-enabled GPU the exporter may send device-wide fields only on
-      // the instance series; the whole GPU then takes them from there, and its
-      // framebuffer figures are the instances' added up.
-      for (const f of [...DEVICE_FIELDS, ...ADDITIVE_FIELDS]) {
-        if (values[f] !== undefined) continue;
-        const fromMig = wholeGpuValueFromInstances(f, migInstances);
-        if (fromMig !== undefined) values[f] = fromMig;
-      }
-      return {
-        node: acc.node,
-        gpuIndex: acc.index,
-        ...(acc.uuid !== undefined ? { uuid: acc.uuid } : {}),
-        ...(acc.pciBusId !== undefined ? { pciBusId: acc.pciBusId } : {}),
-        ...(acc.modelName !== undefined ? { modelName: acc.modelName } : {}),
-        ...values,
-        pods: [...acc.pods].sort(),
-        migInstances,
-      };
-    });
-  return { gpus: out, issues, hostnames: [...hostnames].sort(), unattributedSeries: unattributed };
+function shared(s: string): string {
+  const known = SHARED_STRINGS.get(s);
+  if (known !== undefined) return known;
+  const copy = ownString(s);
+  if (SHARED_STRINGS.size < 1024) SHARED_STRINGS.set(copy, copy);
+  return copy;
 }
 
 /**
@@ -330,16 +438,28 @@ export function ownString(s: string): string {
  * keeps one copy of its UUID, bus id, model and pods from scrape to scrape.
  */
 export function ownReading(next: DcgmGpuReading, prev?: DcgmGpuReading): DcgmGpuReading {
-  const same = (a: string | undefined, b: string): string => (a === b ? a : ownString(b));
-  const pods = (before: readonly string[] | undefined, now: readonly string[]): readonly string[] => now.map((p) => (before?.find((q) => q === p) ?? ownString(p)));
+  const same = (a: string | undefined, b: string | undefined): string | undefined => (b === undefined ? undefined : a === b ? a : ownString(b));
+  const pods = (before: readonly string[] | undefined, now: readonly string[]): readonly string[] =>
+    now.length === 0 ? NONE : now.map((p) => before?.find((q) => q === p) ?? ownString(p));
+  // Every reading has the same fields in the same order (undefined where the exporter sent none): one compact shape.
   return {
-    ...next,
-    node: same(prev?.node, next.node),
-    ...(next.uuid !== undefined ? { uuid: same(prev?.uuid, next.uuid) } : {}),
-    ...(next.pciBusId !== undefined ? { pciBusId: same(prev?.pciBusId, next.pciBusId) } : {}),
-    ...(next.modelName !== undefined ? { modelName: same(prev?.modelName, next.modelName) } : {}),
+    node: next.node === prev?.node ? prev.node : shared(next.node),
+    gpuIndex: next.gpuIndex,
+    uuid: same(prev?.uuid, next.uuid),
+    pciBusId: same(prev?.pciBusId, next.pciBusId),
+    modelName: next.modelName === undefined ? undefined : next.modelName === prev?.modelName ? prev.modelName : shared(next.modelName),
+    utilization: next.utilization,
+    fbUsedMiB: next.fbUsedMiB,
+    fbFreeMiB: next.fbFreeMiB,
+    temperature: next.temperature,
+    lastXid: next.lastXid,
+    rowRemapFailure: next.rowRemapFailure,
+    uncorrectableRemappedRows: next.uncorrectableRemappedRows,
     pods: prev !== undefined && prev.pods.length === next.pods.length && prev.pods.every((p, i) => p === next.pods[i]) ? prev.pods : pods(prev?.pods, next.pods),
-    migInstances: next.migInstances.map((m) => ({ ...m, instanceId: ownString(m.instanceId), ...(m.profile !== undefined ? { profile: ownString(m.profile) } : {}), pods: pods(undefined, m.pods) })),
+    migInstances:
+      next.migInstances.length === 0
+        ? NONE
+        : next.migInstances.map((m) => ({ ...m, instanceId: ownString(m.instanceId), ...(m.profile !== undefined ? { profile: ownString(m.profile) } : {}), pods: pods(undefined, m.pods) })),
   };
 }
 
@@ -428,13 +548,20 @@ export function evaluateGpuHealth(
   if (limit !== null && reading.temperature !== undefined && reading.temperature > limit) {
     reasons.push(`temperature ${formatNumber(reading.temperature)} °C over the ${formatNumber(limit)} °C limit`);
   }
-  const pods = new Set(reading.pods);
-  for (const m of reading.migInstances) for (const p of m.pods) pods.add(p);
+  // Most GPUs have no reasons and one pod or none: those share empty lists or keep the reading's own.
+  let pods: readonly string[] = reading.pods;
+  if (reading.migInstances.length > 0) {
+    const all = new Set(reading.pods);
+    for (const m of reading.migInstances) for (const p of m.pods) all.add(p);
+    pods = [...all].sort();
+  } else if (pods.length > 1) {
+    pods = [...new Set(pods)].sort();
+  }
   return {
     healthy: reasons.length === 0,
-    reasons,
+    reasons: reasons.length === 0 ? NONE : reasons,
     ...(reading.utilization !== undefined ? { utilization: reading.utilization } : {}),
     ...(reading.fbUsedMiB !== undefined ? { memoryUsedMiB: reading.fbUsedMiB } : {}),
-    pods: [...pods].sort(),
+    pods: pods.length === 0 ? NONE : pods,
   };
 }

@@ -75,7 +75,73 @@ export function parseSampleValue(token: string): number | undefined {
   return undefined;
 }
 
-type LineResult = { readonly ok: true; readonly sample: Sample } | { readonly ok: false; readonly message: string };
+/**
+ * One sample line, read in place: what scanExposition hands its visitor.
+ * Label values stay in the text until asked for, so a reader that needs three
+ * labels of fifteen, or only checks that a label still has the value it saw
+ * on the line before, makes no strings for the rest. Valid only during the
+ * visitor's call: the next line reuses it.
+ */
+export class SampleLine {
+  name = "";
+  value = 0;
+  timestampMs: number | undefined;
+  #text = "";
+  #count = 0;
+  readonly #names: string[] = [];
+  readonly #starts: number[] = [];
+  readonly #ends: number[] = [];
+  /** The unescaped value, for a value that held escapes. */
+  readonly #unescaped: (string | undefined)[] = [];
+
+  /** Starts a line of `text`. */
+  reset(text: string): void {
+    this.#text = text;
+    this.#count = 0;
+    this.timestampMs = undefined;
+  }
+
+  /** Records label `name` whose value is text[start, end), or `unescaped` when the value held escapes. */
+  add(name: string, start: number, end: number, unescaped: string | undefined): void {
+    const k = this.#count++;
+    this.#names[k] = name;
+    this.#starts[k] = start;
+    this.#ends[k] = end;
+    this.#unescaped[k] = unescaped;
+  }
+
+  #find(name: string): number {
+    for (let k = 0; k < this.#count; k++) if (this.#names[k] === name) return k;
+    return -1;
+  }
+
+  has(name: string): boolean {
+    return this.#find(name) >= 0;
+  }
+
+  /** The value of label `name`, cut out of the text now; undefined when the line has no such label. */
+  label(name: string): string | undefined {
+    const k = this.#find(name);
+    if (k < 0) return undefined;
+    return this.#unescaped[k] ?? this.#text.slice(this.#starts[k], this.#ends[k]);
+  }
+
+  /** Whether label `name` is there with exactly `value`; no string is made. */
+  labelIs(name: string, value: string): boolean {
+    const k = this.#find(name);
+    if (k < 0) return false;
+    const unescaped = this.#unescaped[k];
+    if (unescaped !== undefined) return unescaped === value;
+    return this.#ends[k]! - this.#starts[k]! === value.length && this.#text.startsWith(value, this.#starts[k]);
+  }
+
+  /** Every label, as a label set of its own. */
+  labels(): Record<string, string> {
+    const out = new Labels();
+    for (let k = 0; k < this.#count; k++) out[this.#names[k]!] = this.#unescaped[k] ?? this.#text.slice(this.#starts[k], this.#ends[k]);
+    return out;
+  }
+}
 
 const isBlank = (c: string | undefined) => c === " " || c === "\t";
 
@@ -97,20 +163,21 @@ function isNameChar(c: number, colon: boolean): boolean {
 
 /**
  * Parses `<name>[{labels}] <value> [<timestamp>]`: the line text[from, end),
- * known not to be a comment or blank. Read in place: the line is not cut out.
+ * known not to be a comment or blank, into `out`. Read in place: the line is
+ * not cut out. Returns what is wrong with the line, or undefined.
  */
-function parseSampleLine(text: string, from: number, end: number, maxLabels: number): LineResult {
+function parseSampleLine(text: string, from: number, end: number, maxLabels: number, out: SampleLine): string | undefined {
   const line = text;
+  out.reset(text);
   let i = from;
   while (isBlank(charAt(line, i, end))) i++;
   const nameStart = i;
-  if (!isNameStart(line.charCodeAt(i), true)) return { ok: false, message: `expected a metric name, found ${describeChar(charAt(line, i, end))}` };
+  if (!isNameStart(line.charCodeAt(i), true)) return `expected a metric name, found ${describeChar(charAt(line, i, end))}`;
   while (i < end && isNameChar(line.charCodeAt(i), true)) i++;
   const name = METRIC_NAMES.take(line, nameStart, i);
   let j = i;
   while (isBlank(charAt(line, j, end))) j++;
 
-  const labels = new Labels();
   let labelCount = 0;
   if (charAt(line, j, end) === "{") {
     i = j + 1;
@@ -120,23 +187,24 @@ function parseSampleLine(text: string, from: number, end: number, maxLabels: num
         i++;
         break;
       }
-      if (!isNameStart(line.charCodeAt(i), false)) return { ok: false, message: `expected a label name or "}", found ${describeChar(charAt(line, i, end))}` };
+      if (!isNameStart(line.charCodeAt(i), false)) return `expected a label name or "}", found ${describeChar(charAt(line, i, end))}`;
       const labelStart = i;
       while (i < end && isNameChar(line.charCodeAt(i), false)) i++;
       const label = LABEL_NAMES.take(line, labelStart, i);
       while (isBlank(charAt(line, i, end))) i++;
-      if (charAt(line, i, end) !== "=") return { ok: false, message: `expected "=" after label ${label}, found ${describeChar(charAt(line, i, end))}` };
+      if (charAt(line, i, end) !== "=") return `expected "=" after label ${label}, found ${describeChar(charAt(line, i, end))}`;
       i++;
       while (isBlank(charAt(line, i, end))) i++;
-      if (charAt(line, i, end) !== '"') return { ok: false, message: `expected '"' to open the value of label ${label}, found ${describeChar(charAt(line, i, end))}` };
+      if (charAt(line, i, end) !== '"') return `expected '"' to open the value of label ${label}, found ${describeChar(charAt(line, i, end))}`;
       i++;
+      const valueStart = i;
       let value = "";
+      let escaped = false;
       let closed = false;
       // Most values hold no escape: take them whole up to the closing quote.
       const quote = line.indexOf('"', i);
       const backslash = line.indexOf("\\", i);
       if (quote !== -1 && quote < end && (backslash === -1 || backslash > quote)) {
-        value = line.slice(i, quote);
         closed = true;
         i = quote + 1;
       }
@@ -148,22 +216,24 @@ function parseSampleLine(text: string, from: number, end: number, maxLabels: num
           break;
         }
         if (c === "\\") {
+          escaped = true;
           const next = charAt(line, i + 1, end);
           if (next === "\\") value += "\\";
           else if (next === '"') value += '"';
           else if (next === "n") value += "\n";
-          else return { ok: false, message: `invalid escape ${next === undefined ? "\\ at end of line" : `\\${next}`} in the value of label ${label}` };
+          else return `invalid escape ${next === undefined ? "\\ at end of line" : `\\${next}`} in the value of label ${label}`;
           i += 2;
           continue;
         }
         value += c;
         i++;
       }
-      if (!closed) return { ok: false, message: `unterminated value of label ${label}` };
-      if (label in labels) return { ok: false, message: `label ${label} appears twice` };
+      if (!closed) return `unterminated value of label ${label}`;
+      if (out.has(label)) return `label ${label} appears twice`;
       labelCount++;
-      if (labelCount > maxLabels) return { ok: false, message: `more than ${maxLabels} labels` };
-      labels[label] = value;
+      if (labelCount > maxLabels) return `more than ${maxLabels} labels`;
+      if (escaped) out.add(label, valueStart, valueStart, value);
+      else out.add(label, valueStart, i - 1, undefined);
       while (isBlank(charAt(line, i, end))) i++;
       if (charAt(line, i, end) === ",") {
         i++;
@@ -173,23 +243,57 @@ function parseSampleLine(text: string, from: number, end: number, maxLabels: num
         i++;
         break;
       }
-      return { ok: false, message: `expected "," or "}" after the value of label ${label}, found ${describeChar(charAt(line, i, end))}` };
+      return `expected "," or "}" after the value of label ${label}, found ${describeChar(charAt(line, i, end))}`;
     }
   }
 
-  if (i < end && !isBlank(charAt(line, i, end))) return { ok: false, message: `expected a blank before the value, found ${describeChar(charAt(line, i, end))}` };
-  const tokens = valueTokens(line, i, end);
-  if (tokens.length === 0) return { ok: false, message: `metric ${name} has no value` };
-  if (tokens.length > 2) return { ok: false, message: `unexpected text after the timestamp: ${JSON.stringify(tokens.slice(2).join(" ").slice(0, 40))}` };
-  const value = parseSampleValue(tokens[0]!);
-  if (value === undefined) return { ok: false, message: `value ${JSON.stringify(tokens[0]!.slice(0, 40))} is not a number` };
-  let timestampMs: number | undefined;
-  if (tokens[1] !== undefined) {
-    const ts = TIMESTAMP.test(tokens[1]) ? Number(tokens[1]) : Number.NaN;
-    if (!Number.isSafeInteger(ts)) return { ok: false, message: `timestamp ${JSON.stringify(tokens[1].slice(0, 40))} is not an integer number of milliseconds` };
-    timestampMs = ts;
+  if (i < end && !isBlank(charAt(line, i, end))) return `expected a blank before the value, found ${describeChar(charAt(line, i, end))}`;
+  // The value, then an optional timestamp, separated by blanks.
+  let k = i;
+  while (k < end && isBlank(line[k])) k++;
+  if (k >= end) return `metric ${name} has no value`;
+  const valueStart = k;
+  while (k < end && !isBlank(line[k])) k++;
+  const valueEnd = k;
+  while (k < end && isBlank(line[k])) k++;
+  let stampStart = -1;
+  let stampEnd = -1;
+  if (k < end) {
+    stampStart = k;
+    while (k < end && !isBlank(line[k])) k++;
+    stampEnd = k;
+    while (k < end && isBlank(line[k])) k++;
+    if (k < end) {
+      const tokens = line.slice(i, end).split(/[ \t]+/).filter((t) => t.length > 0);
+      return `unexpected text after the timestamp: ${JSON.stringify(tokens.slice(2).join(" ").slice(0, 40))}`;
+    }
   }
-  return { ok: true, sample: timestampMs === undefined ? { name, labels, value } : { name, labels, value, timestampMs } };
+  const value = integerAt(line, valueStart, valueEnd) ?? parseSampleValue(line.slice(valueStart, valueEnd));
+  if (value === undefined) return `value ${JSON.stringify(line.slice(valueStart, valueEnd).slice(0, 40))} is not a number`;
+  if (stampStart >= 0) {
+    const stamp = line.slice(stampStart, stampEnd);
+    const ts = TIMESTAMP.test(stamp) ? Number(stamp) : Number.NaN;
+    if (!Number.isSafeInteger(ts)) return `timestamp ${JSON.stringify(stamp.slice(0, 40))} is not an integer number of milliseconds`;
+    out.timestampMs = ts;
+  }
+  out.name = name;
+  out.value = value;
+  return undefined;
+}
+
+/** text[start, end) read as a plain decimal integer ([+-]?digits, at most 15 of them), or undefined. */
+function integerAt(text: string, start: number, end: number): number | undefined {
+  let i = start;
+  const sign = text.charCodeAt(i);
+  if (sign === 43 || sign === 45) i++;
+  if (i >= end || end - i > 15) return undefined;
+  let n = 0;
+  for (; i < end; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  return sign === 45 ? -n : n;
 }
 
 /**
@@ -222,24 +326,6 @@ class NameTable {
 const METRIC_NAMES = new NameTable();
 const LABEL_NAMES = new NameTable();
 
-/**
- * The blank-separated tokens of a line from `from` on: the value and the
- * timestamp, if any. Scanned by hand (no split and filter per line); a line
- * with more than two tokens gives all of them, for the error message.
- */
-function valueTokens(line: string, from: number, end: number): string[] {
-  const tokens: string[] = [];
-  let i = from;
-  while (i < end) {
-    while (i < end && isBlank(line[i])) i++;
-    if (i >= end) break;
-    if (tokens.length === 2) return line.slice(from, end).split(/[ \t]+/).filter((t) => t.length > 0);
-    const start = i;
-    while (i < end && !isBlank(line[i])) i++;
-    tokens.push(line.slice(start, i));
-  }
-  return tokens;
-}
 
 /**
  * Label sets: objects whose prototype has no prototype, so a label named
@@ -271,10 +357,31 @@ function unescapeHelp(text: string): string | undefined {
   return out;
 }
 
+/** What scanExposition finds besides the samples it hands out. */
+export interface ExpositionScan extends Omit<Exposition, "samples"> {
+  /** Valid sample lines handed to the visitor. */
+  readonly sampleCount: number;
+}
+
 /** Parses Prometheus text exposition. Never throws; see Exposition for what comes back. */
 export function parseExposition(text: string, limits: Partial<ExpositionLimits> = {}): Exposition {
-  const lim: ExpositionLimits = { ...DEFAULT_EXPOSITION_LIMITS, ...limits };
   const samples: Sample[] = [];
+  const scan = scanExposition(text, limits, (line) => {
+    const labels = line.labels();
+    samples.push(line.timestampMs === undefined ? { name: line.name, labels, value: line.value } : { name: line.name, labels, value: line.value, timestampMs: line.timestampMs });
+  });
+  const { sampleCount: _count, ...rest } = scan;
+  return { samples, ...rest };
+}
+
+/**
+ * Parses Prometheus text exposition like parseExposition, handing each valid
+ * sample line to `visit` as it is read instead of collecting samples (see
+ * SampleLine). Never throws. A caller that must not act on a body with errors
+ * waits for the result before using what it gathered.
+ */
+export function scanExposition(text: string, limits: Partial<ExpositionLimits>, visit: (line: SampleLine) => void): ExpositionScan {
+  const lim: ExpositionLimits = { ...DEFAULT_EXPOSITION_LIMITS, ...limits };
   const types = new Map<string, MetricType>();
   const help = new Map<string, string>();
   const errors: ExpositionError[] = [];
@@ -288,8 +395,10 @@ export function parseExposition(text: string, limits: Partial<ExpositionLimits> 
   const bytes = text.length * 3 <= lim.maxBytes ? 0 : Buffer.byteLength(text, "utf8");
   if (bytes > lim.maxBytes) {
     fail(0, `input is ${bytes} bytes, over the limit of ${lim.maxBytes}`);
-    return { samples, types, help, errors, errorCount, complete: false };
+    return { types, help, errors, errorCount, complete: false, sampleCount: 0 };
   }
+  const line = new SampleLine();
+  let sampleCount = 0;
 
   const seenSamples = new Set<string>();
   let complete = true;
@@ -349,13 +458,14 @@ export function parseExposition(text: string, limits: Partial<ExpositionLimits> 
       continue;
     }
 
-    const parsed = parseSampleLine(text, first, end, lim.maxLabels);
-    if (!parsed.ok) {
-      fail(lineNo, parsed.message);
+    const error = parseSampleLine(text, first, end, lim.maxLabels, line);
+    if (error !== undefined) {
+      fail(lineNo, error);
       continue;
     }
-    seenSamples.add(parsed.sample.name);
-    samples.push(parsed.sample);
+    seenSamples.add(line.name);
+    sampleCount += 1;
+    visit(line);
   }
-  return { samples, types, help, errors, errorCount, complete };
+  return { types, help, errors, errorCount, complete, sampleCount };
 }

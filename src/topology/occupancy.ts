@@ -27,7 +27,7 @@ export interface DcgmNodeView {
 export interface BoundPod {
   readonly key: string;
   readonly gpus: number;
-  /** The GPUs reserved for it on this node before it was bound, if any. */
+  /** The GPUs it is expected to hold when DCGM does not say: reserved for it, or predicted earlier. */
   readonly reserved?: readonly number[];
 }
 

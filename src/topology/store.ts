@@ -461,8 +461,11 @@ export class TopologyStore {
       const p = this.#pods.get(uid);
       if (!p) continue;
       onNode.add(p.key);
+      // The GPUs reserved for it here, else the ones predicted for it before: a pod keeps its GPUs from one rebuild to the next.
       const r = this.#reservations.get(uid);
-      bound.push(r?.node === name ? { key: p.key, gpus: p.gpus, reserved: r.gpus } : { key: p.key, gpus: p.gpus });
+      const predicted = this.#predictions.get(p.key);
+      const reserved = r?.node === name ? r.gpus : predicted?.node === name ? predicted.gpus : undefined;
+      bound.push(reserved !== undefined ? { key: p.key, gpus: p.gpus, reserved } : { key: p.key, gpus: p.gpus });
     }
     const reservations: PendingReservation[] = [];
     for (const uid of this.#reservationsByNode.get(name) ?? []) {

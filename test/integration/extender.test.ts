@@ -6,7 +6,7 @@ import type { ExtenderArgsWire, ExtenderFilterResultWire, HostPriorityWire } fro
 import type { Placement } from "../../src/policy/model.js";
 import type { TopologyStore } from "../../src/topology/store.js";
 import { buildTestApp } from "../builders/app.js";
-import { topologyStore } from "../builders/extender.js";
+import { gpuNodeWire, topologyStore } from "../builders/extender.js";
 import { extenderFixture, extenderFixtureNodes, type ExtenderFixture } from "../fixtures/load.js";
 import { metricSample as sample } from "../builders/metrics.js";
 
@@ -66,6 +66,21 @@ describe("POST /filter", () => {
     const t = buildTestApp({ topology: cluster({ knowNodes: true }) });
     const r = await post(t, "/filter", extenderFixture("filter-names-cpu-pod"));
     expect(r.json()).toEqual({ NodeNames: ["dgx-h100-01", "dgx-h100-02", "a100-pcie-01", "l40s-01", "cpu-01"], Nodes: null, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: "" });
+    await t.app.close();
+  });
+
+  it("answers names that need escaping or are not ASCII as it answers plain ones, in both verbs", async () => {
+    const odd = ['gpu "quoted"', "gpu\\back", "gpü-01"];
+    const store = topologyStore([...odd, "gpu-plain"].map((n) => gpuNodeWire(n).h100().build()));
+    const t = buildTestApp({ topology: store });
+    const body = extenderFixture("prioritize-names-inference-2gpu");
+    body.NodeNames = ["gpu-plain", ...odd, "not-known"];
+    const filter = (await post(t, "/filter", body)).json<ExtenderFilterResultWire>();
+    expect(filter.NodeNames).toEqual(["gpu-plain", ...odd]);
+    expect(filter.FailedNodes).toEqual({ "not-known": "node is not in topofit's node cache yet" });
+    const scores = (await post(t, "/prioritize", body)).json<HostPriorityWire[]>();
+    expect(scores.map((s) => s.Host).sort()).toEqual(["gpu-plain", ...odd, "not-known"].sort());
+    expect(new Set(scores.filter((s) => s.Host !== "not-known").map((s) => s.Score))).toEqual(new Set([10]));
     await t.app.close();
   });
 

@@ -173,7 +173,7 @@ describe("DcgmStore with an endpoint that fails", () => {
     ["serves garbage", { kind: "body", body: dcgmFixture("garbage") } as const, "malformed", "7 malformed line(s); first at line 1"],
     ["serves an empty body", { kind: "body", body: dcgmFixture("empty") } as const, "empty", "the body has no samples"],
     ["answers 500", { kind: "body", body: "oops", status: 500 } as const, "http_error", "HTTP 500"],
-    ["drops the connection", { kind: "reset" } as const, "unreachable", "fetch failed"],
+    ["drops the connection", { kind: "reset" } as const, "unreachable", "socket hang up"],
     ["serves metrics of no GPU", { kind: "body", body: "DCGM_FI_DEV_CPU_UTIL_TOTAL{cpu=\"0\"} 1\n" } as const, "no_gpus", "no GPU series"],
     ["serves a body with one bad line among good ones", { kind: "body", body: `${body()}DCGM_FI_DEV_GPU_UTIL{gpu="0" 5\n` } as const, "malformed", "1 malformed line(s)"],
   ])("degrades when it %s, without throwing", async (_what, mode, outcome, error) => {

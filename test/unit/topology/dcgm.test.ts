@@ -6,6 +6,7 @@ import {
   describeXid,
   evaluateGpuHealth,
   groupReadingsByNode,
+  readDcgmExposition,
   readDcgmGpus,
   resolveDcgmHealthRules,
   type DcgmGpuReading,
@@ -14,8 +15,17 @@ import {
 import { parseExposition } from "../../../src/topology/exposition.js";
 import { dcgmFixture, type DcgmFixture } from "../../fixtures/load.js";
 
-const fixtureGpus = (name: DcgmFixture) => readDcgmGpus(parseExposition(dcgmFixture(name)).samples);
-const read = (text: string, options = {}) => readDcgmGpus(parseExposition(text).samples, options);
+/**
+ * Reads `text` both ways the code does: from parsed samples (explain), and in
+ * place as a scrape does (readDcgmExposition). The two must agree on every
+ * case below.
+ */
+function read(text: string, options = {}) {
+  const viaSamples = readDcgmGpus(parseExposition(text).samples, options);
+  expect(readDcgmExposition(text, {}, options).read).toEqual(viaSamples);
+  return viaSamples;
+}
+const fixtureGpus = (name: DcgmFixture) => read(dcgmFixture(name));
 
 const GPU0 = 'gpu="0",UUID="GPU-aaa",pci_bus_id="00000000:1B:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3"';
 

@@ -88,6 +88,16 @@ describe("TopologyStore: pods", () => {
     expect(state.assignments.get("ml/train-0")).toEqual([0, 1, 2, 3]);
   });
 
+  it("keeps a pod on the GPUs predicted for it when a neighbour goes", () => {
+    const store = topologyStore([h100().build()]);
+    bind(store, "ml/x", "dgx-01", 1);
+    bind(store, "ml/y", "dgx-01", 1);
+    const predicted = store.state("dgx-01")!.assignments.get("ml/y");
+    store.deletePod("uid-ml/x");
+    expect(store.state("dgx-01")!.assignments.get("ml/y")).toEqual(predicted);
+    expect(store.state("dgx-01")!.usableCount).toBe(7);
+  });
+
   it("does not count a pod that is not bound yet", () => {
     const store = topologyStore([h100().build()]);
     store.upsertPod({ uid: "u", key: "ml/pending", gpus: 4, placement: ANY });
