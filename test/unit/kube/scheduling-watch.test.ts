@@ -80,6 +80,15 @@ describe("compactPod", () => {
     expect(JSON.stringify(cut).length).toBeLessThan(JSON.stringify(fullPod()).length / 5);
   });
 
+  it("keeps a DRA pod's resource claims and the names of its generated claims, so its GPUs can still be counted", () => {
+    const pod = fullPod();
+    pod.spec!.resourceClaims = [{ name: "gpus", resourceClaimTemplateName: "two" }];
+    pod.status = { ...pod.status, resourceClaimStatuses: [{ name: "gpus", resourceClaimName: "trainer-0-gpus-x1" }] };
+    const cut = compactPod(pod, [PLACEMENT_ANNOTATION]);
+    expect(cut.spec!.resourceClaims).toEqual([{ name: "gpus", resourceClaimTemplateName: "two" }]);
+    expect(cut.status).toEqual({ phase: "Running", resourceClaimStatuses: [{ name: "gpus", resourceClaimName: "trainer-0-gpus-x1" }] });
+  });
+
   it("keeps a pod without annotations or a spec as it is", () => {
     const bare = { metadata: { name: "p", namespace: "default", uid: "u" } } as V1Pod;
     expect(compactPod(bare, [PLACEMENT_ANNOTATION])).toEqual({ metadata: { name: "p", namespace: "default", uid: "u", resourceVersion: undefined, labels: undefined, annotations: undefined }, spec: undefined, status: undefined });
