@@ -17,8 +17,9 @@
 //
 // Settings (environment): BENCH_SIZES (100,1000,5000,10000), BENCH_CALLS (200),
 // BENCH_MODES (names,objects).
-import { fork } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, fork } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Agent, request } from "node:https";
@@ -99,22 +100,43 @@ function shippedNodeOptions(): string[] {
   throw new Error(`${file} sets no NODE_OPTIONS for the topofit container`);
 }
 
+/**
+ * The server compiled to JavaScript (into .tmp/bench-extender), so that it runs
+ * on plain node as topofit does in production: under the TypeScript loader,
+ * a process carries tens of MiB of loader that would count in its RSS.
+ */
+function compiledServer(): string {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const out = `${root}.tmp/bench-extender`;
+  mkdirSync(out, { recursive: true });
+  writeFileSync(
+    `${out}/tsconfig.json`,
+    JSON.stringify({ extends: "../../tsconfig.json", compilerOptions: { noEmit: false, rootDir: "../..", outDir: ".", sourceMap: false }, include: [], files: ["../../hack/bench/extender-server.ts"] }),
+  );
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+  execFileSync(process.execPath, [tsc, "-p", `${out}/tsconfig.json`], { stdio: "inherit" });
+  return `${out}/hack/bench/extender-server.js`;
+}
+
 const pct = (xs: readonly number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 };
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
 const nodeOptions = shippedNodeOptions();
+const serverScript = compiledServer();
 const f2 = (x: number, w: number) => x.toFixed(2).padStart(w);
 
-console.log(`bench:extender: ${calls} pods per mode, each /filter then /prioritize, one call at a time, over TLS; Node ${process.version}; server options ${nodeOptions.join(" ")} (as shipped)`);
+console.log(
+  `bench:extender: ${calls} pods per mode, each /filter then /prioritize, one call at a time, over TLS; Node ${process.version}; server on plain node (compiled), options ${nodeOptions.join(" ")} (as shipped)`,
+);
 console.log("nodes  mode      call        p50 ms   p99 ms  µs/node(p50)  server p50  server p99  baseline p50  ratio");
 for (const size of sizes) {
   const fleet = makeFleet(size);
   const pods = occupyFleet(fleet, 0.5);
   const exporters = await startExporters(fleet.map(exporterNode), pods);
-  const server = fork(fileURLToPath(new URL("./extender-server.ts", import.meta.url)), [String(size), exporters.url], {
-    execArgv: ["--import", "tsx", "--expose-gc", ...nodeOptions, ...(process.env.BENCH_NODE_OPTIONS ?? "").split(" ").filter(Boolean)],
+  const server = fork(serverScript, [String(size), exporters.url], {
+    execArgv: ["--expose-gc", ...nodeOptions, ...(process.env.BENCH_NODE_OPTIONS ?? "").split(" ").filter(Boolean)],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const ready = await new Promise<Ready>((resolve, reject) => {
