@@ -74,6 +74,9 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
         { reqId: request.id, pod: call.podKey, gpus: outcome.intent.gpus, placement: outcome.intent.placement, passed, failed, ...(failed > 0 ? { failedSample } : {}) },
         "filter",
       );
+    } else if ((outcome.intent.unresolvedClaims ?? 0) > 0) {
+      // Its claims are not in topofit's cache yet (informer lag): let it through rather than guess its size.
+      log.info({ reqId: request.id, pod: call.podKey, unresolvedClaims: outcome.intent.unresolvedClaims }, "filter: claims not known yet; passed through");
     }
     return reply.type(JSON_TYPE).send(body);
   });

@@ -2,6 +2,7 @@
 // least-privilege Role allows) and reports its content on every change.
 import { CoreV1Api, makeInformer, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
 import type { Logger } from "../telemetry/logger.js";
+import { runInformer } from "./informer.js";
 
 export interface ConfigMapRef {
   readonly namespace: string;
@@ -43,24 +44,8 @@ export function watchConfigMap(kc: KubeConfig, ref: ConfigMapRef, handlers: Conf
     lastVersion = undefined;
     handlers.onMissing("deleted");
   });
-  let stopped = false;
-  informer.on("error", (err) => {
-    if (stopped) return;
-    log.warn({ err: String(err), configMap: ref }, "ConfigMap watch failed; retrying in 3s");
-    setTimeout(() => {
-      if (!stopped) void informer.start().catch(() => undefined);
-    }, 3000).unref();
-  });
-  const synced$ = (async () => {
-    while (!stopped) {
-      try {
-        await informer.start();
-        break;
-      } catch (err) {
-        log.warn({ err: String(err), configMap: ref }, "cannot list ConfigMaps yet; retrying in 3s");
-        await new Promise((r) => setTimeout(r, 3000));
-      }
-    }
+  const running = runInformer(informer, `ConfigMap ${ref.namespace}/${ref.name}`, log);
+  const synced$ = running.synced.then(() => {
     synced = true;
     const cm = informer.get(ref.name, ref.namespace);
     if (cm) {
@@ -69,13 +54,10 @@ export function watchConfigMap(kc: KubeConfig, ref: ConfigMapRef, handlers: Conf
     } else {
       handlers.onMissing("not-found");
     }
-  })();
+  });
   return {
     synced: synced$,
     isSynced: () => synced,
-    stop: async () => {
-      stopped = true;
-      await informer.stop();
-    },
+    stop: () => running.stop(),
   };
 }

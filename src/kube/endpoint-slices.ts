@@ -5,6 +5,7 @@
 // Needs list and watch on endpointslices in the Service's namespace.
 import { DiscoveryV1Api, makeInformer, type KubeConfig, type V1EndpointSlice } from "@kubernetes/client-node";
 import type { Logger } from "../telemetry/logger.js";
+import { runInformer } from "./informer.js";
 
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
@@ -139,33 +140,18 @@ export function watchServiceEndpoints(
   informer.on("add", publish);
   informer.on("update", publish);
   informer.on("delete", publish);
-  informer.on("error", (err) => {
-    if (stopped) return;
-    log.warn({ err: String(err), service }, "EndpointSlice watch failed; retrying in 3s");
-    setTimeout(() => {
-      if (!stopped) void informer.start().catch(() => undefined);
-    }, 3000);
-  });
-  const synced$ = (async () => {
-    while (!stopped) {
-      try {
-        await informer.start();
-        break;
-      } catch (err) {
-        log.warn({ err: String(err), service }, "cannot list EndpointSlices yet; retrying in 3s");
-        await new Promise((r) => setTimeout(r, 3000));
-      }
-    }
+  const running = runInformer(informer, `EndpointSlices of ${service.namespace}/${service.name}`, log);
+  const synced$ = running.synced.then(() => {
     if (stopped) return;
     synced = true;
     publish();
-  })();
+  });
   return {
     synced: synced$,
     current: () => current,
     stop: async () => {
       stopped = true;
-      await informer.stop();
+      await running.stop();
     },
   };
 }

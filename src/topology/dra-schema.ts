@@ -75,6 +75,5 @@ export interface PodClaimsWire {
   readonly spec?: { readonly resourceClaims?: readonly { readonly name?: string; readonly resourceClaimName?: string; readonly resourceClaimTemplateName?: string }[] };
   readonly status?: {
     readonly resourceClaimStatuses?: readonly { readonly name?: string; readonly resourceClaimName?: string }[];
-    readonly extendedResourceClaimStatus?: { readonly resourceClaimName?: string };
   };
 }

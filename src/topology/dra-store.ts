@@ -206,10 +206,6 @@ export class DraStore {
     }
     return { gpus, unresolved };
   }
-
-  claimCount(): number {
-    return this.#claims.size;
-  }
 }
 
 function sameList(a: readonly string[] | undefined, b: readonly string[]): boolean {
