@@ -7,7 +7,8 @@
 //
 // Arguments: fleet size, base URL of the exporters (URL/<node> serves a node).
 // The parent asks over IPC for "memory" (after a full GC), "timings" (server
-// time per route since the last ask: from the request's arrival to its reply)
+// time per route since the last ask: from the request's arrival to its reply;
+// and the GC pauses meanwhile)
 // and "rescrape" (one more scrape of every node, timed).
 import { buildApp } from "../../src/server/app.js";
 import { generateSelfSigned } from "../../src/server/tls.js";
@@ -20,6 +21,7 @@ import { DcgmStore } from "../../src/topology/dcgm-store.js";
 import { DcgmViewBuilder, followDcgm } from "../../src/topology/dcgm-view.js";
 import { TopologyStore } from "../../src/topology/store.js";
 import { makeFleet, occupyFleet } from "./fleet.js";
+import { gcCounter } from "./gc.js";
 
 const size = Number(process.argv[2] ?? 1000);
 const exporterBase = process.argv[3] ?? "";
@@ -64,6 +66,8 @@ app.post("/noop", { bodyLimit: 64 * 1024 * 1024 }, async (request) => {
   return { NodeNames: body.NodeNames ?? null, Nodes: body.NodeNames ? null : body.Nodes, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: "" };
 });
 let timings = new Map<string, number[]>();
+/** GC pauses since the last "timings". */
+const gc = gcCounter();
 app.addHook("onResponse", async (request, reply) => {
   const route = request.routeOptions.url ?? "?";
   let list = timings.get(route);
@@ -80,7 +84,7 @@ process.on("message", (m: unknown) => {
     globalThis.gc?.();
     process.send?.({ memory: process.memoryUsage(), shapes: store.shapeCount() });
   } else if (m === "timings") {
-    process.send?.({ timings: Object.fromEntries(timings) });
+    process.send?.({ timings: Object.fromEntries(timings), gc: gc.take() });
     timings = new Map();
   } else if (m === "rescrape") {
     // Every endpoint falls due again (the parent serves new utilisation figures); the round is timed end to end.

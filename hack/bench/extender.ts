@@ -8,12 +8,17 @@
 // parses the same body and passes every node. The server runs with the Node.js
 // options of the shipped extender sidecar (its heap limit).
 //
-// Prints per call: p50/p99 as the client sees it (TLS, HTTP, both processes
+// The calls are made by a lean process of their own (extender-caller.ts), over
+// one kept-alive TLS connection, so that pauses of this process's large heap
+// never land inside a timed call.
+//
+// Prints per call: p50/p99 as the client sees it (TLS, HTTP, all processes
 // on the same cores), µs per node, the server's own p50/p99 (arrival to
 // reply), and the ratio to the baseline; per fleet: the server's memory after
 // the cache-mode calls, after the full-Nodes ones and after one more scrape
 // of every exporter (after a GC), the number of distinct GPU shapes, and what
-// that scrape of every node cost.
+// that scrape of every node cost; per mode, the GC pauses of the server and of
+// the caller while the calls were timed.
 //
 // Settings (environment): BENCH_SIZES (100,1000,5000,10000), BENCH_CALLS (200),
 // BENCH_MODES (names,objects).
@@ -22,21 +27,15 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Agent, request } from "node:https";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
-import type { NodeWire } from "../../src/extender/schema.js";
-import { dcgmExposition, exporterNode, makeFleet, occupyFleet, podWire, type ExporterNode, type FleetPod } from "./fleet.js";
+import type { CallerResult } from "./extender-caller.js";
+import { dcgmExposition, exporterNode, makeFleet, occupyFleet, type ExporterNode, type FleetPod } from "./fleet.js";
+import { gcText, type GcSummary } from "./gc.js";
 
 const sizes = (process.env.BENCH_SIZES ?? "100,1000,5000,10000").split(",").map(Number);
 const calls = Number(process.env.BENCH_CALLS ?? 200);
 const modes = (process.env.BENCH_MODES ?? "names,objects").split(",") as ("names" | "objects")[];
-const PLACEMENTS = [
-  '{"gpuLinks":"NVLinkRequired","numa":"SingleNode","strategy":"BinPack"}',
-  '{"gpuLinks":"NVLinkPreferred","numa":"Preferred","strategy":"Spread"}',
-  '{"gpuLinks":"Any","numa":"Any","strategy":"BinPack"}',
-];
-const SIZES_OF_POD = [1, 2, 4, 8];
 
 interface Ready {
   port: number;
@@ -68,22 +67,6 @@ async function startExporters(nodes: readonly ExporterNode[], pods: readonly Fle
   };
 }
 
-function post(port: number, agent: Agent, path: string, body: Buffer): Promise<{ status: number; ms: number; bytes: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const req = request(
-      { host: "127.0.0.1", port, path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
-      (res) => {
-        let bytes = 0;
-        res.on("data", (c: Buffer) => (bytes += c.length));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, bytes }));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
 /**
  * The Node.js options the shipped extender sidecar runs with (NODE_OPTIONS of
  * the topofit container in manifests/base/scheduler.yaml): the server is
@@ -101,21 +84,22 @@ function shippedNodeOptions(): string[] {
 }
 
 /**
- * The server compiled to JavaScript (into .tmp/bench-extender), so that it runs
- * on plain node as topofit does in production: under the TypeScript loader,
- * a process carries tens of MiB of loader that would count in its RSS.
+ * The server and the caller compiled to JavaScript (into .tmp/bench-extender),
+ * so that they run on plain node, the server as topofit does in production:
+ * under the TypeScript loader, a process carries tens of MiB of loader that
+ * would count in its RSS (and in the heap its collections walk).
  */
-function compiledServer(): string {
+function compiled(): { server: string; caller: string } {
   const root = fileURLToPath(new URL("../../", import.meta.url));
   const out = `${root}.tmp/bench-extender`;
   mkdirSync(out, { recursive: true });
   writeFileSync(
     `${out}/tsconfig.json`,
-    JSON.stringify({ extends: "../../tsconfig.json", compilerOptions: { noEmit: false, rootDir: "../..", outDir: ".", sourceMap: false }, include: [], files: ["../../hack/bench/extender-server.ts"] }),
+    JSON.stringify({ extends: "../../tsconfig.json", compilerOptions: { noEmit: false, rootDir: "../..", outDir: ".", sourceMap: false }, include: [], files: ["../../hack/bench/extender-server.ts", "../../hack/bench/extender-caller.ts"] }),
   );
   const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
   execFileSync(process.execPath, [tsc, "-p", `${out}/tsconfig.json`], { stdio: "inherit" });
-  return `${out}/hack/bench/extender-server.js`;
+  return { server: `${out}/hack/bench/extender-server.js`, caller: `${out}/hack/bench/extender-caller.js` };
 }
 
 const pct = (xs: readonly number[], p: number) => {
@@ -124,18 +108,18 @@ const pct = (xs: readonly number[], p: number) => {
 };
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
 const nodeOptions = shippedNodeOptions();
-const serverScript = compiledServer();
+const scripts = compiled();
 const f2 = (x: number, w: number) => x.toFixed(2).padStart(w);
 
 console.log(
   `bench:extender: ${calls} pods per mode, each /filter then /prioritize, one call at a time, over TLS; Node ${process.version}; server on plain node (compiled), options ${nodeOptions.join(" ")} (as shipped)`,
 );
-console.log("nodes  mode      call        p50 ms   p99 ms  µs/node(p50)  server p50  server p99  baseline p50  ratio");
+console.log("nodes  mode      call        p50 ms   p99 ms  µs/node(p50)  server p50  server p99  baseline p50  baseline p99  ratio(p50)");
 for (const size of sizes) {
   const fleet = makeFleet(size);
   const pods = occupyFleet(fleet, 0.5);
   const exporters = await startExporters(fleet.map(exporterNode), pods);
-  const server = fork(serverScript, [String(size), exporters.url], {
+  const server = fork(scripts.server, [String(size), exporters.url], {
     execArgv: ["--expose-gc", ...nodeOptions, ...(process.env.BENCH_NODE_OPTIONS ?? "").split(" ").filter(Boolean)],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -155,37 +139,30 @@ for (const size of sizes) {
       server.on("message", on);
       server.send(what);
     });
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
-  const nodes: NodeWire[] = fleet.map((n) => n.wire);
-  const names = nodes.map((n) => n.metadata!.name!);
-  const namesList = { metadata: {}, items: nodes };
   const memoryAfter = new Map<string, { memory: NodeJS.MemoryUsage; shapes: number }>();
   for (const mode of modes) {
-    const lat = { filter: [] as number[], prioritize: [] as number[], noop: [] as number[] };
     const n = mode === "objects" && size >= 5000 ? Math.max(20, Math.floor(calls / 5)) : calls;
-    for (let i = 0; i < n + 10; i++) {
-      if (i === 10) await ask("timings", "timings");
-      const pod = podWire(`${size}-${mode}-${i}`, SIZES_OF_POD[i % 4]!, PLACEMENTS[i % 3]!);
-      // Encoded before the clock starts: the client's own work stays out of the figures as far as it can.
-      const body = Buffer.from(JSON.stringify(mode === "names" ? { Pod: pod, Nodes: null, NodeNames: names } : { Pod: pod, Nodes: namesList, NodeNames: null }));
-      const b = await post(ready.port, agent, "/noop", body);
-      const f = await post(ready.port, agent, "/filter", body);
-      const p = await post(ready.port, agent, "/prioritize", body);
-      if (f.status !== 200 || p.status !== 200 || b.status !== 200) throw new Error(`HTTP ${f.status}/${p.status}/${b.status} at ${size} nodes (${mode})`);
-      if (i < 10) continue; // warm-up
-      lat.noop.push(b.ms);
-      lat.filter.push(f.ms);
-      lat.prioritize.push(p.ms);
-    }
-    const serverTimes = (await ask<{ timings: Record<string, number[]> }>("timings", "timings")).timings;
+    const caller = fork(scripts.caller, [String(ready.port), String(size), mode, String(n)], { execArgv: ["--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const callerDone = new Promise<CallerResult>((resolve, reject) => {
+      caller.on("message", (m: { warm?: boolean; result?: CallerResult }) => {
+        if (m.warm) {
+          // Warmed up: the server's timings and GC count from here.
+          void ask("timings", "timings").then(() => caller.send("go"));
+        } else if (m.result) resolve(m.result);
+      });
+      caller.once("exit", (code) => (code === 0 ? undefined : reject(new Error(`bench caller exited with ${code} at ${size} nodes (${mode})`))));
+    });
+    const { lat, gc: callerGc } = await callerDone;
+    const { timings: serverTimes, gc: serverGc } = await ask<{ timings: Record<string, number[]>; gc: GcSummary }>("timings", "timings");
     const base = pct(lat.noop, 50);
     for (const call of ["filter", "prioritize"] as const) {
       const p50 = pct(lat[call], 50);
       const own = serverTimes[`/${call}`] ?? [];
       console.log(
-        `${String(size).padStart(5)}  ${mode.padEnd(8)}  /${call.padEnd(10)} ${f2(p50, 7)}  ${f2(pct(lat[call], 99), 7)}  ${f2((p50 * 1000) / size, 12)}  ${f2(pct(own, 50), 10)}  ${f2(pct(own, 99), 10)}  ${f2(base, 12)}  ${(p50 / base).toFixed(2).padStart(5)}x`,
+        `${String(size).padStart(5)}  ${mode.padEnd(8)}  /${call.padEnd(10)} ${f2(p50, 7)}  ${f2(pct(lat[call], 99), 7)}  ${f2((p50 * 1000) / size, 12)}  ${f2(pct(own, 50), 10)}  ${f2(pct(own, 99), 10)}  ${f2(base, 12)}  ${f2(pct(lat.noop, 99), 12)}  ${(p50 / base).toFixed(2).padStart(9)}x`,
       );
     }
+    console.log(`${String(size).padStart(5)}  ${mode.padEnd(8)}  GC while the ${3 * n} calls were timed: server ${gcText(serverGc)}; caller ${gcText(callerGc)}`);
     memoryAfter.set(mode, await ask<{ memory: NodeJS.MemoryUsage; shapes: number }>("memory", "memory"));
   }
   exporters.nextRound();
@@ -200,7 +177,6 @@ for (const size of sizes) {
   console.log(
     `${String(size).padStart(5)}  DCGM: one more scrape of all ${size} exporters: ${rescrape.ms.toFixed(0)} ms, ${rescrape.cpuMs.toFixed(0)} ms CPU (${((rescrape.cpuMs * 1000) / size).toFixed(0)} µs per node)`,
   );
-  agent.destroy();
   server.disconnect();
   await new Promise((r) => server.once("exit", r));
   await exporters.close();

@@ -16,8 +16,11 @@ const HEADER_END = Buffer.from("\r\n\r\n");
 const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)/i;
 
 class Connection {
-  private buffered: Buffer | undefined;
-  private expected = -1;
+  /** The start of a response head that has not arrived whole yet. */
+  private head: Buffer | undefined;
+  /** Body bytes still to come; -1 while the head is being read. */
+  private remaining = -1;
+  private bodyBytes = 0;
   private status = 0;
   private pending: { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined;
 
@@ -42,14 +45,21 @@ class Connection {
     });
   }
 
+  /**
+   * Reads one response. Only the head is ever buffered: body bytes are counted
+   * as they arrive and dropped, so a reply of any size costs no copies. One
+   * request at a time per connection, so nothing after the body can follow.
+   */
   private receive(chunk: Buffer): void {
-    const buf = this.buffered ? Buffer.concat([this.buffered, chunk]) : chunk;
-    if (this.expected < 0) {
+    let body = chunk;
+    if (this.remaining < 0) {
+      const buf = this.head ? Buffer.concat([this.head, chunk]) : chunk;
       const end = buf.indexOf(HEADER_END);
       if (end < 0) {
-        this.buffered = buf;
+        this.head = buf;
         return;
       }
+      this.head = undefined;
       const head = buf.toString("latin1", 0, end);
       this.status = Number(head.slice(9, 12));
       const length = CONTENT_LENGTH.exec(head);
@@ -59,18 +69,16 @@ class Connection {
         this.socket.destroy();
         return;
       }
-      this.expected = end + HEADER_END.length + Number(length[1]);
+      this.bodyBytes = Number(length[1]);
+      this.remaining = this.bodyBytes;
+      body = buf.subarray(end + HEADER_END.length);
     }
-    if (buf.length < this.expected) {
-      this.buffered = buf;
-      return;
-    }
-    const reply: Reply = { status: this.status, bytes: this.expected - (buf.indexOf(HEADER_END) + HEADER_END.length) };
-    this.buffered = undefined;
-    this.expected = -1;
+    this.remaining -= body.length;
+    if (this.remaining > 0) return;
+    this.remaining = -1;
     const p = this.pending;
     this.pending = undefined;
-    p?.resolve(reply);
+    p?.resolve({ status: this.status, bytes: this.bodyBytes });
   }
 
   close(): void {

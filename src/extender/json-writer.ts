@@ -3,9 +3,12 @@
 // cost a few byte stores each, where string concatenation costs an object per
 // piece, a flatten of the whole and a UTF-8 encode on the way to the socket.
 //
-// The writer is reused from request to request (one per route registration):
-// take() copies the finished text out, so a reply never shares its bytes with
-// the next one.
+// A reply is sent straight from the writer's storage (bytes()), and that
+// storage is leased from a ReplyBuffers pool and handed back once the response
+// is closed: sizeable replies (a 5,000-node answer is a few hundred KiB) would
+// otherwise each be a fresh off-heap allocation, and V8 answers a steady stream
+// of those with full mark-compact collections, pauses of several milliseconds
+// in the middle of a scheduler's call.
 
 /** JSON string literals of strings written again and again (reasons), as UTF-8 bytes, by string. */
 const LITERALS = new Map<string, Uint8Array>();
@@ -23,8 +26,14 @@ export class JsonWriter {
   #buf: Uint8Array;
   #len = 0;
 
-  constructor(initialBytes = 64 * 1024) {
-    this.#buf = new Uint8Array(initialBytes);
+  /** Writes into `storage` (it grows past it as needed), or into a new buffer of that many bytes. */
+  constructor(storage: Uint8Array | number = 64 * 1024) {
+    this.#buf = typeof storage === "number" ? new Uint8Array(storage) : storage;
+  }
+
+  /** The buffer written into: the one given, or a larger one that replaced it. */
+  get storage(): Uint8Array {
+    return this.#buf;
   }
 
   #room(bytes: number): void {
@@ -91,5 +100,52 @@ export class JsonWriter {
   /** The text written since reset(), as a Buffer of its own. */
   take(): Buffer {
     return Buffer.from(this.#buf.subarray(0, this.#len));
+  }
+
+  /** The text written since reset(), without a copy: a view of the storage, valid until the storage is written again. */
+  bytes(): Buffer {
+    return Buffer.from(this.#buf.buffer, this.#buf.byteOffset, this.#len);
+  }
+}
+
+/**
+ * Reply storage that outlives a request: a writer leases a buffer, the reply is
+ * sent from it, and it comes back when the response is closed, that is after
+ * its bytes were handed to the socket (or the connection was dropped). Requests
+ * in flight at the same time never share a buffer; a buffer that never comes
+ * back is simply collected. At most `keep` buffers of up to `maxBytes` are kept
+ * idle, so the pool holds a bounded amount of memory however large one reply was.
+ */
+export class ReplyBuffers {
+  readonly #idle: Uint8Array[] = [];
+  readonly #keep: number;
+  readonly #maxBytes: number;
+  readonly #firstBytes: number;
+  #reused = 0;
+  #allocated = 0;
+
+  constructor(options: { keep?: number; maxBytes?: number; firstBytes?: number } = {}) {
+    this.#keep = options.keep ?? 4;
+    this.#maxBytes = options.maxBytes ?? 1024 * 1024;
+    this.#firstBytes = options.firstBytes ?? 64 * 1024;
+  }
+
+  /** A writer over a buffer of the pool's, for one reply. */
+  writer(): JsonWriter {
+    const idle = this.#idle.pop();
+    if (idle !== undefined) this.#reused += 1;
+    else this.#allocated += 1;
+    return new JsonWriter(idle ?? new Uint8Array(this.#firstBytes));
+  }
+
+  /** Gives the writer's storage back; nothing may read a reply from it afterwards. */
+  release(writer: JsonWriter): void {
+    const buf = writer.storage;
+    if (this.#idle.length < this.#keep && buf.length <= this.#maxBytes && !this.#idle.includes(buf)) this.#idle.push(buf);
+  }
+
+  /** Writers served from a returned buffer, and from a new one. */
+  get stats(): { readonly reused: number; readonly allocated: number; readonly idle: number } {
+    return { reused: this.#reused, allocated: this.#allocated, idle: this.#idle.length };
   }
 }

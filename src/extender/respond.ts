@@ -9,7 +9,7 @@ import type { ExtenderCall } from "./decode.js";
 import { JsonWriter } from "./json-writer.js";
 import type { FilterOutcome, PrioritizeOutcome } from "./review.js";
 
-/** ExtenderFilterResult (schema.ts) as JSON. `out` is a writer to reuse; the reply never shares its bytes. */
+/** ExtenderFilterResult (schema.ts) as JSON, written by `out`: the reply is a view of its storage (JsonWriter.bytes). */
 export function respondToFilter(call: ExtenderCall, outcome: FilterOutcome, out = new JsonWriter()): Buffer {
   const { names, cores, passThrough } = outcome;
   out.reset();
@@ -44,20 +44,20 @@ export function respondToFilter(call: ExtenderCall, outcome: FilterOutcome, out 
       first = false;
     }
   }
-  return out.raw('},"Error":""}').take();
+  return out.raw('},"Error":""}').bytes();
 }
 
 /** `,"Score":s}` for every score kube-scheduler accepts (0..10). */
 const SCORE_TAIL = Array.from({ length: 11 }, (_, s) => `,"Score":${s}}`);
 
-/** HostPriorityList (schema.ts): a bare JSON array of {Host, Score}. */
+/** HostPriorityList (schema.ts): a bare JSON array of {Host, Score}, written by `out` as respondToFilter's reply is. */
 export function respondToPrioritize(outcome: PrioritizeOutcome, out = new JsonWriter()): Buffer {
   const { hosts, hostScores } = outcome;
   out.reset().raw("[");
   for (let i = 0; i < hosts.length; i++) {
     out.raw(i === 0 ? '{"Host":' : ',{"Host":').string(hosts[i]!).raw(SCORE_TAIL[hostScores[i] ?? 0]!);
   }
-  return out.raw("]").take();
+  return out.raw("]").bytes();
 }
 
 /** An ExtenderFilterResult that reports an error, as JSON. */

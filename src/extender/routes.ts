@@ -6,7 +6,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { TopologyStore } from "../topology/store.js";
 import { decodeExtenderArgs, type ExtenderCall } from "./decode.js";
-import { JsonWriter } from "./json-writer.js";
+import { ReplyBuffers, type JsonWriter } from "./json-writer.js";
 import { respondToFilter, respondToPrioritize } from "./respond.js";
 import { filterCall, prioritizeCall } from "./review.js";
 
@@ -17,6 +17,8 @@ export interface ExtenderRouteDeps {
   readonly currentPolicy: () => PolicySnapshot | undefined;
   /** Largest body accepted: full-Nodes requests carry every candidate Node object. */
   readonly bodyLimit?: number;
+  /** Where replies are written (json-writer.ts); a pool of its own by default. */
+  readonly replyBuffers?: ReplyBuffers;
 }
 
 /** Full-Nodes bodies from large clusters run to megabytes; names-only bodies stay small. */
@@ -25,9 +27,14 @@ export const DEFAULT_EXTENDER_BODY_LIMIT = 64 * 1024 * 1024;
 export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRouteDeps): void {
   const { log, metrics } = deps;
   const opts = { bodyLimit: deps.bodyLimit ?? DEFAULT_EXTENDER_BODY_LIMIT };
-  // One reply buffer per verb, reused: each reply is copied out of it before it is sent.
-  const filterOut = new JsonWriter();
-  const prioritizeOut = new JsonWriter();
+  // Replies are written into pooled buffers and sent without a copy (json-writer.ts).
+  const buffers = deps.replyBuffers ?? new ReplyBuffers();
+  /** A writer for this request's reply, whose buffer returns to the pool once the response is closed. */
+  const writerFor = (reply: FastifyReply): JsonWriter => {
+    const out = buffers.writer();
+    reply.raw.once("close", () => buffers.release(out));
+    return out;
+  };
 
   /** Decodes the body and finds the policy, or answers the error itself and returns undefined. */
   const begin = (request: FastifyRequest, reply: FastifyReply): { call: ExtenderCall; policy: Policy } | undefined => {
@@ -51,7 +58,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     if (!started) return reply;
     const { call, policy } = started;
     const outcome = filterCall(call, { policy, store: deps.store });
-    const body = respondToFilter(call, outcome, filterOut);
+    const body = respondToFilter(call, outcome, writerFor(reply));
     let passed = 0;
     let failed = 0;
     const causes = new Map<string, number>();
@@ -94,7 +101,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
         "prioritize",
       );
     }
-    return reply.type(JSON_TYPE).send(respondToPrioritize(outcome, prioritizeOut));
+    return reply.type(JSON_TYPE).send(respondToPrioritize(outcome, writerFor(reply)));
   });
 }
 

@@ -3,6 +3,7 @@
 import { fastify, LogController, type FastifyInstance } from "fastify";
 import type { ClaimTemplates } from "../admission/claim-template.js";
 import { registerAdmissionRoutes } from "../admission/routes.js";
+import type { ReplyBuffers } from "../extender/json-writer.js";
 import { registerExtenderRoutes } from "../extender/routes.js";
 import type { TopologyStore } from "../topology/store.js";
 import type { PolicySnapshot } from "../policy/model.js";
@@ -27,6 +28,8 @@ export interface AppDeps {
   readonly admission?: boolean;
   /** The extender's node/pod view; without it /filter and /prioritize are not served. */
   readonly topology?: TopologyStore;
+  /** Buffers the extender writes its replies into; a pool of the app's own by default (tests pass one to read its stats). */
+  readonly replyBuffers?: ReplyBuffers;
   /** TLS material; omitted for in-process tests. */
   readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer };
 }
@@ -60,7 +63,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     ...(deps.claimTemplates ? { claimTemplates: deps.claimTemplates } : {}),
   });
   if (deps.topology) {
-    registerExtenderRoutes(app, { log: deps.log, metrics: deps.metrics, store: deps.topology, currentPolicy: deps.currentPolicy });
+    registerExtenderRoutes(app, {
+      log: deps.log,
+      metrics: deps.metrics,
+      store: deps.topology,
+      currentPolicy: deps.currentPolicy,
+      ...(deps.replyBuffers ? { replyBuffers: deps.replyBuffers } : {}),
+    });
   }
   return app;
 }

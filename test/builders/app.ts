@@ -13,7 +13,7 @@ export interface TestApp {
   readonly metrics: Metrics;
 }
 
-export interface TestAppOptions extends Partial<Pick<AppDeps, "bodyLimit" | "namespaceLabels" | "readiness" | "https" | "topology" | "claimTemplates">> {
+export interface TestAppOptions extends Partial<Pick<AppDeps, "bodyLimit" | "namespaceLabels" | "readiness" | "https" | "topology" | "claimTemplates" | "replyBuffers">> {
   /** Policy text to apply before the app starts; null for none (default: the embedded example). */
   readonly policy?: string | null;
 }

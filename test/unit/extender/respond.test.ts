@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { VerdictCore } from "../../../src/extender/filter.js";
 import type { PodIntent } from "../../../src/extender/intent.js";
-import { JsonWriter } from "../../../src/extender/json-writer.js";
+import { JsonWriter, ReplyBuffers } from "../../../src/extender/json-writer.js";
 import { filterError } from "../../../src/extender/respond.js";
 import type { FilterOutcome, PrioritizeOutcome } from "../../../src/extender/review.js";
 import { MAX_EXTENDER_PRIORITY, MIN_EXTENDER_PRIORITY } from "../../../src/extender/schema.js";
@@ -96,6 +96,53 @@ describe("JsonWriter", () => {
     const second = out.reset().raw("[]").take();
     expect(first.toString()).toBe(`["${"x".repeat(100)}"]`);
     expect(second.toString()).toBe("[]");
+  });
+});
+
+describe("JsonWriter.bytes", () => {
+  it("is the text written since reset, as a view of the storage (no copy)", () => {
+    const out = new JsonWriter(64);
+    const bytes = out.raw("[").string("dgx-01").raw("]").bytes();
+    expect(bytes.toString()).toBe('["dgx-01"]');
+    expect(bytes.buffer).toBe(out.storage.buffer);
+  });
+});
+
+describe("ReplyBuffers", () => {
+  it("never lends one buffer to two replies at once", () => {
+    const pool = new ReplyBuffers({ firstBytes: 16 });
+    const a = pool.writer();
+    const b = pool.writer();
+    expect(a.storage).not.toBe(b.storage);
+    expect(pool.stats).toEqual({ reused: 0, allocated: 2, idle: 0 });
+  });
+
+  it("lends a returned buffer again, and takes back the larger one a writer grew into", () => {
+    const pool = new ReplyBuffers({ firstBytes: 16 });
+    const a = pool.writer();
+    a.raw("x".repeat(100));
+    const grown = a.storage;
+    expect(grown.length).toBeGreaterThanOrEqual(100);
+    pool.release(a);
+    const b = pool.writer();
+    expect(b.storage).toBe(grown);
+    expect(b.reset().raw("[]").bytes().toString()).toBe("[]");
+    expect(pool.stats).toEqual({ reused: 1, allocated: 1, idle: 0 });
+  });
+
+  it("keeps at most `keep` idle buffers, none larger than maxBytes, and ignores a second release", () => {
+    const pool = new ReplyBuffers({ keep: 2, maxBytes: 64, firstBytes: 16 });
+    const [a, b, c] = [pool.writer(), pool.writer(), pool.writer()];
+    const big = pool.writer();
+    big.raw("y".repeat(200));
+    pool.release(big);
+    expect(pool.stats.idle).toBe(0);
+    pool.release(a);
+    pool.release(a);
+    expect(pool.stats.idle).toBe(1);
+    pool.release(b);
+    pool.release(c);
+    expect(pool.stats.idle).toBe(2);
   });
 });
 
