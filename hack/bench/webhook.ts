@@ -26,7 +26,8 @@
 //
 // Settings (environment): BENCH_CONNECTIONS (50), BENCH_SECONDS per phase (10),
 // BENCH_RATE (1000), BENCH_SOAK_SECONDS (60), BENCH_ROUNDS (3), BENCH_KINDS
-// (saturation,rate: which kinds of phase to run).
+// (saturation,rate: which kinds of phase to run; "none" runs only the soak),
+// BENCH_SERVER_ARGS (extra Node flags for the server, e.g. to profile it).
 import { fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -52,7 +53,8 @@ const [bodyHead, bodyTail] = JSON.stringify({ ...review, request: { ...review.re
   .map((s) => Buffer.from(s)) as [Buffer, Buffer];
 
 const server = fork(fileURLToPath(new URL("./webhook-server.ts", import.meta.url)), [], {
-  execArgv: ["--import", "tsx", "--expose-gc"],
+  // BENCH_SERVER_ARGS: extra Node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  execArgv: ["--import", "tsx", "--expose-gc", ...(process.env.BENCH_SERVER_ARGS ?? "").split(" ").filter((a) => a !== "")],
   stdio: ["ignore", "inherit", "inherit", "ipc"],
 });
 const port = await new Promise<number>((resolve, reject) => {

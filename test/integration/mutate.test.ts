@@ -1,7 +1,13 @@
+import { Writable } from "node:stream";
 import fastJsonPatch from "fast-json-patch";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AdmissionReviewRequestWire, AdmissionReviewResponseWire, PodWire } from "../../src/admission/schema.js";
+import { EMBEDDED_POLICY_YAML } from "../../src/policy/embedded.js";
+import { PolicyStore } from "../../src/policy/store.js";
+import { buildApp } from "../../src/server/app.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { createMetrics } from "../../src/telemetry/metrics.js";
 import { buildTestApp } from "../builders/app.js";
 import { admissionReview } from "../builders/admission-review.js";
 import { pod } from "../builders/pod.js";
@@ -139,4 +145,39 @@ describe("POST /mutate with captures from a real apiserver", () => {
       expect(again.review.response).not.toHaveProperty("patch");
     },
   );
+});
+
+describe("the decision log line", () => {
+  it("is one JSON line per mutated pod with what an operator greps for: uid, pod, rule, GPUs, patch size, dry run, policy generation", async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const store = new PolicyStore();
+    store.apply(EMBEDDED_POLICY_YAML, "embedded");
+    const logged = buildApp({ log: createLogger({ level: "info", destination }), metrics: createMetrics({ processMetrics: false }), currentPolicy: () => store.current() });
+    const req = admissionFixture("deployment-training-pod-create");
+    const r = await logged.inject({ method: "POST", url: "/mutate", payload: { ...req, request: { ...req.request, dryRun: true } }, headers: { "content-type": "application/json" } });
+    await logged.close();
+    const patch = decodePatch(r.json() as AdmissionReviewResponseWire);
+    const mutated = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "mutated");
+    expect(mutated).toHaveLength(1);
+    expect(mutated[0]).toEqual({
+      level: "info",
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) as unknown,
+      service: "topofit",
+      reqId: expect.any(String) as unknown,
+      uid: req.request.uid,
+      pod: { namespace: req.request.namespace, name: `${(req.request.object as PodWire).metadata?.generateName ?? ""}*` },
+      rule: "training",
+      gpus: 8,
+      ops: patch.length,
+      dryRun: true,
+      policyGeneration: 1,
+      msg: "mutated",
+    });
+  });
 });
