@@ -43,40 +43,51 @@ function compareRows(keys: Float64Array, width: number, a: number, b: number): n
  * Scores `rows` nodes whose tuples are rows of `keys` (`width` numbers each,
  * higher first): the scores normalizeScores gives the same tuples. Only the
  * best SCORED_RANKS distinct tuples matter (every other node scores 1), so they
- * are kept in a short list while the rows are read once, and each row is then
- * matched against that list. Returns the row of a best tuple (the first such
- * row), or -1 for no rows.
+ * are kept in a short sorted list while the rows are read once, each row found
+ * in it by binary search. A row equal to a listed tuple records that tuple's
+ * first row as its representative; a row that ranks below a full list can only
+ * score 1, since the list only ever gets better. At the end a row scores by the
+ * final place of its representative (1 if it was pushed out). Returns the row
+ * of a best tuple (the first such row), or -1 for no rows.
  */
 export function scoreRows(keys: Float64Array, width: number, rows: number, out: Uint8Array): number {
   const top = new Int32Array(SCORED_RANKS);
   let count = 0;
+  const rep = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {
-    let pos = count;
-    while (pos > 0) {
-      const c = compareRows(keys, width, r, top[pos - 1]!);
+    // First place in top[0..count) whose tuple ranks at or below row r's.
+    let lo = 0;
+    let hi = count;
+    let equal = -1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareRows(keys, width, r, top[mid]!);
       if (c === 0) {
-        pos = -1;
+        equal = mid;
         break;
       }
-      if (c < 0) break;
-      pos -= 1;
+      if (c > 0) hi = mid;
+      else lo = mid + 1;
     }
-    if (pos < 0 || pos >= SCORED_RANKS) continue;
-    for (let q = Math.min(count, SCORED_RANKS - 1); q > pos; q--) top[q] = top[q - 1]!;
-    top[pos] = r;
+    if (equal >= 0) {
+      rep[r] = top[equal]!;
+      continue;
+    }
+    if (lo >= SCORED_RANKS) {
+      rep[r] = -1;
+      continue;
+    }
+    for (let q = Math.min(count, SCORED_RANKS - 1); q > lo; q--) top[q] = top[q - 1]!;
+    top[lo] = r;
+    rep[r] = r;
     if (count < SCORED_RANKS) count += 1;
   }
+  // Score of each listed representative by its final place; everything else is 1.
+  const placeOf = new Map<number, number>();
+  for (let p = 0; p < count; p++) placeOf.set(top[p]!, p);
   for (let r = 0; r < rows; r++) {
-    let score = 1;
-    for (let p = count - 1; p >= 0; p--) {
-      const c = compareRows(keys, width, r, top[p]!);
-      if (c === 0) {
-        score = MAX_EXTENDER_PRIORITY - p;
-        break;
-      }
-      if (c < 0) break;
-    }
-    out[r] = score;
+    const place = rep[r]! < 0 ? undefined : placeOf.get(rep[r]!);
+    out[r] = place === undefined ? 1 : MAX_EXTENDER_PRIORITY - place;
   }
   return count > 0 ? top[0]! : -1;
 }
