@@ -81,6 +81,14 @@ export class JsonWriter {
     return this;
   }
 
+  /** Writes text that is JSON already (e.g. JSON.stringify's output), any characters, as UTF-8. */
+  json(text: string): this {
+    this.#room(Buffer.byteLength(text, "utf8"));
+    const view = Buffer.from(this.#buf.buffer, this.#buf.byteOffset, this.#buf.length);
+    this.#len += view.write(text, this.#len, "utf8");
+    return this;
+  }
+
   /** Writes `s` as a JSON string literal, keeping its encoded form for the next time (for strings that repeat). */
   repeatedString(s: string): this {
     return this.#bytes(literal(s));

@@ -28,7 +28,7 @@ export function respondToFilter(call: ExtenderCall, outcome: FilterOutcome, out 
     const passed = new Set<string>();
     for (let i = 0; i < names.length; i++) if (passThrough || cores[i]!.ok) passed.add(names[i]!);
     const items = call.nodes.nodes.filter((n) => passed.has(n.metadata?.name ?? ""));
-    out.raw('{"Nodes":{"metadata":{},"items":').raw(JSON.stringify(items)).raw('},"NodeNames":null,');
+    out.raw('{"Nodes":{"metadata":{},"items":').json(JSON.stringify(items)).raw('},"NodeNames":null,');
   }
   for (const [key, resolvable] of [
     ['"FailedNodes":{', true],

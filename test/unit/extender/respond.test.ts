@@ -47,6 +47,14 @@ describe("respondToFilter", () => {
     expect(Object.keys(result.FailedAndUnresolvableNodes)).toEqual(["cpu-01"]);
   });
 
+  it("keeps non-ASCII text in the Node objects it returns intact (UTF-8 in, UTF-8 out)", () => {
+    const odd = gpuNodeWire("dgx-03").h100().annotations({ "example.com/owner": "Zoë Müller 🚀", "example.com/note": "\u2028 line sep" }).build();
+    const nodes = [odd, NODES[1]!];
+    const c = extenderCall(pod().name("trainer-0").namespace("ml").gpus(2).build(), nodes, "objects");
+    const outcome: FilterOutcome = { intent: INTENT, names: nodes.map((n) => n.metadata!.name!), cores: [PASS, BUSY], passThrough: false, verdicts: [] };
+    expect(filterReply(c, outcome).Nodes).toEqual({ metadata: {}, items: [odd] });
+  });
+
   it.each<[ExtenderMode, object]>([
     ["names", { NodeNames: [], Nodes: null }],
     ["objects", { Nodes: { metadata: {}, items: [] }, NodeNames: null }],
@@ -96,6 +104,14 @@ describe("JsonWriter", () => {
     const second = out.reset().raw("[]").take();
     expect(first.toString()).toBe(`["${"x".repeat(100)}"]`);
     expect(second.toString()).toBe("[]");
+  });
+});
+
+describe("JsonWriter.json", () => {
+  it("writes JSON text of any characters as UTF-8, growing as needed", () => {
+    const text = JSON.stringify({ a: "ünïcode 🚀", b: ["\u2028", 'q"'] });
+    const out = new JsonWriter(4);
+    expect(out.raw("[").json(text).raw("]").bytes().toString("utf8")).toBe(`[${text}]`);
   });
 });
 
