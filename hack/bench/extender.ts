@@ -14,14 +14,15 @@
 //
 // Prints per call: p50/p99 as the client sees it (TLS, HTTP, all processes
 // on the same cores), µs per node, the server's own p50/p99 (arrival to
-// reply), and the ratio to the baseline; per fleet: the server's memory after
+// reply), the baseline's p50/p99 and the ratio to it; per fleet: the server's memory after
 // the cache-mode calls, after the full-Nodes ones and after one more scrape
 // of every exporter (after a GC), the number of distinct GPU shapes, and what
 // that scrape of every node cost; per mode, the GC pauses of the server and of
 // the caller while the calls were timed.
 //
 // Settings (environment): BENCH_SIZES (100,1000,5000,10000), BENCH_CALLS (200),
-// BENCH_MODES (names,objects).
+// BENCH_MODES (names,objects), BENCH_NODE_OPTIONS (extra Node flags for the
+// server, e.g. --trace-gc).
 import { execFileSync, fork } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";

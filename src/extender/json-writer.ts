@@ -105,11 +105,6 @@ export class JsonWriter {
     return this;
   }
 
-  /** The text written since reset(), as a Buffer of its own. */
-  take(): Buffer {
-    return Buffer.from(this.#buf.subarray(0, this.#len));
-  }
-
   /** The text written since reset(), without a copy: a view of the storage, valid until the storage is written again. */
   bytes(): Buffer {
     return Buffer.from(this.#buf.buffer, this.#buf.byteOffset, this.#len);
