@@ -57,13 +57,9 @@ function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): Jud
   // A reservation left by an earlier attempt for this same pod must not count against it.
   ctx.store.release(call.podUid);
   const names = namesOf(call, ctx);
+  const states = ctx.store.statesOf(names);
   const cores = new Array<VerdictCore>(names.length);
-  const states = new Array<NodeState | undefined>(names.length);
-  for (let i = 0; i < names.length; i++) {
-    const state = ctx.store.state(names[i]!);
-    states[i] = state;
-    cores[i] = nodeVerdict(state, intent.gpus, resource, constraints);
-  }
+  for (let i = 0; i < names.length; i++) cores[i] = nodeVerdict(states[i], intent.gpus, resource, constraints);
   return { names, cores, states };
 }
 

@@ -5,6 +5,7 @@ import type { PolicySnapshot } from "../policy/model.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import type { TopologyStore } from "../topology/store.js";
+import { NodeNameLists, parseNodeNamesBody, type JsonParse } from "./body.js";
 import { decodeExtenderArgs, type ExtenderCall } from "./decode.js";
 import { ReplyBuffers, type JsonWriter } from "./json-writer.js";
 import { respondToFilter, respondToPrioritize } from "./respond.js";
@@ -19,6 +20,8 @@ export interface ExtenderRouteDeps {
   readonly bodyLimit?: number;
   /** Where replies are written (json-writer.ts); a pool of its own by default. */
   readonly replyBuffers?: ReplyBuffers;
+  /** NodeNames lists seen lately (body.ts); a cache of its own by default. */
+  readonly nodeNameLists?: NodeNameLists;
 }
 
 /** Full-Nodes bodies from large clusters run to megabytes; names-only bodies stay small. */
@@ -53,55 +56,79 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     return { call: decoded.call, policy: snapshot.policy };
   };
 
-  app.post("/filter", opts, async (request, reply) => {
-    const started = begin(request, reply);
-    if (!started) return reply;
-    const { call, policy } = started;
-    const outcome = filterCall(call, { policy, store: deps.store });
-    const body = respondToFilter(call, outcome, writerFor(reply));
-    let passed = 0;
-    let failed = 0;
-    const causes = new Map<string, number>();
-    const failedSample: Record<string, string> = {};
-    for (let i = 0; i < outcome.cores.length; i++) {
-      const v = outcome.cores[i]!;
-      if (outcome.passThrough || v.ok) {
-        passed += 1;
-        continue;
-      }
-      failed += 1;
-      const cause = causeOf(v.reason);
-      causes.set(cause, (causes.get(cause) ?? 0) + 1);
-      if (failed <= 5) failedSample[outcome.names[i]!] = v.reason;
-    }
-    reply.outcome = outcome.passThrough ? "no_gpus" : passed > 0 ? "feasible" : "unschedulable";
-    if (!outcome.passThrough) {
-      for (const [cause, n] of causes) metrics.extenderFilteredNodes.inc({ cause }, n);
-      log.info(
-        { reqId: request.id, pod: call.podKey, gpus: outcome.intent.gpus, placement: outcome.intent.placement, passed, failed, ...(failed > 0 ? { failedSample } : {}) },
-        "filter",
-      );
-    } else if ((outcome.intent.unresolvedClaims ?? 0) > 0) {
-      // Its claims are not in topofit's cache yet (informer lag): let it through rather than guess its size.
-      log.info({ reqId: request.id, pod: call.podKey, unresolvedClaims: outcome.intent.unresolvedClaims }, "filter: claims not known yet; passed through");
-    }
-    return reply.type(JSON_TYPE).send(body);
-  });
+  // The routes live in a scope of their own, for the body parser below.
+  void app.register(async (scope) => {
+    // ExtenderArgs with a NodeNames list kube-scheduler sent before are read without parsing the list again (body.ts);
+    // every other body goes to the default JSON parser, as it does elsewhere.
+    const parseJson = scope.getDefaultJsonParser("error", "error");
+    const lists = deps.nodeNameLists ?? new NodeNameLists();
+    const parseText: JsonParse = (text) => {
+      let value: unknown;
+      let failure: unknown;
+      parseJson(undefined as never, text, (err, parsed) => {
+        failure = err;
+        value = parsed;
+      });
+      if (failure) throw failure;
+      return value;
+    };
+    scope.removeContentTypeParser("application/json");
+    scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+      const fast = parseNodeNamesBody(body as Buffer, parseText, lists);
+      if (fast !== undefined) done(null, fast);
+      else parseJson(request, (body as Buffer).toString("utf8"), done);
+    });
 
-  app.post("/prioritize", opts, async (request, reply) => {
-    const started = begin(request, reply);
-    if (!started) return reply;
-    const { call, policy } = started;
-    const outcome = prioritizeCall(call, { policy, store: deps.store });
-    reply.outcome = outcome.intent.gpus === 0 ? "no_gpus" : "scored";
-    const top = outcome.top;
-    if (top) {
-      log.info(
-        { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: top.choice.gpus, why: outcome.topReasons, candidates: outcome.hosts.length },
-        "prioritize",
-      );
-    }
-    return reply.type(JSON_TYPE).send(respondToPrioritize(outcome, writerFor(reply)));
+    scope.post("/filter", opts, async (request, reply) => {
+      const started = begin(request, reply);
+      if (!started) return reply;
+      const { call, policy } = started;
+      const outcome = filterCall(call, { policy, store: deps.store });
+      const body = respondToFilter(call, outcome, writerFor(reply));
+      let passed = 0;
+      let failed = 0;
+      const causes = new Map<string, number>();
+      const failedSample: Record<string, string> = {};
+      for (let i = 0; i < outcome.cores.length; i++) {
+        const v = outcome.cores[i]!;
+        if (outcome.passThrough || v.ok) {
+          passed += 1;
+          continue;
+        }
+        failed += 1;
+        const cause = causeOf(v.reason);
+        causes.set(cause, (causes.get(cause) ?? 0) + 1);
+        if (failed <= 5) failedSample[outcome.names[i]!] = v.reason;
+      }
+      reply.outcome = outcome.passThrough ? "no_gpus" : passed > 0 ? "feasible" : "unschedulable";
+      if (!outcome.passThrough) {
+        for (const [cause, n] of causes) metrics.extenderFilteredNodes.inc({ cause }, n);
+        log.info(
+          { reqId: request.id, pod: call.podKey, gpus: outcome.intent.gpus, placement: outcome.intent.placement, passed, failed, ...(failed > 0 ? { failedSample } : {}) },
+          "filter",
+        );
+      } else if ((outcome.intent.unresolvedClaims ?? 0) > 0) {
+        // Its claims are not in topofit's cache yet (informer lag): let it through rather than guess its size.
+        log.info({ reqId: request.id, pod: call.podKey, unresolvedClaims: outcome.intent.unresolvedClaims }, "filter: claims not known yet; passed through");
+      }
+      return reply.type(JSON_TYPE).send(body);
+    });
+
+    scope.post("/prioritize", opts, async (request, reply) => {
+      const started = begin(request, reply);
+      if (!started) return reply;
+      const { call, policy } = started;
+      const outcome = prioritizeCall(call, { policy, store: deps.store });
+      reply.outcome = outcome.intent.gpus === 0 ? "no_gpus" : "scored";
+      const top = outcome.top;
+      if (top) {
+        log.info(
+          { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: top.choice.gpus, why: outcome.topReasons, candidates: outcome.hosts.length },
+          "prioritize",
+        );
+      }
+      return reply.type(JSON_TYPE).send(respondToPrioritize(outcome, writerFor(reply)));
+    });
   });
 }
 

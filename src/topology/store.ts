@@ -18,7 +18,7 @@ import { GpuShapes, type GpuShape } from "./gpu-shape.js";
 import { cliqueOf, costClassOf, networkPath } from "./labels.js";
 import type { GpuNode, GpuNodeTopology } from "./model.js";
 import { evaluateGpuSet } from "./gpu-set.js";
-import { makeNodeState, type NodeState } from "./node-state.js";
+import { makeNodeState, type LoadSlot, type NodeState } from "./node-state.js";
 import { occupancyOf, type BoundPod, type DcgmNodeView, type PendingReservation } from "./occupancy.js";
 import { BUILTIN_PROFILES, type TopologyProfile } from "./profiles.js";
 import { mapDevicesToGpus, type DraNodeView } from "./dra.js";
@@ -95,8 +95,8 @@ export interface TopologyStoreOptions {
    * it, with the set topofit had predicted: how often they agree is reported.
    */
   readonly onPredictionChecked?: (check: PredictionCheck) => void;
-  /** Live mean GPU utilisation of a node (DCGM), read at scoring time. */
-  readonly load?: (node: string) => number | undefined;
+  /** Where a node's live mean GPU utilisation (DCGM) is read at scoring time; asked for when its state is built. */
+  readonly loadOf?: (node: string) => LoadSlot;
   /** GPUs a pod asks for through DRA ResourceClaims (the DraStore), when DRA is watched. */
   readonly claimGpus?: ClaimGpuCounter;
 }
@@ -156,6 +156,10 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
 export class TopologyStore {
   readonly #opts: TopologyStoreOptions;
   readonly #nodes = new Map<string, NodeEntry>();
+  /** Bumped whenever a node entry is added, replaced or removed (not when only its state is invalidated). */
+  #entriesEpoch = 0;
+  /** Entries of frozen name lists resolved before (see statesOf), valid while #entriesEpoch is unchanged. */
+  readonly #resolved = new WeakMap<readonly string[], { readonly epoch: number; readonly entries: readonly (NodeEntry | undefined)[] }>();
   readonly #pods = new Map<string, PodRecord>();
   readonly #podsByNode = new Map<string, Set<string>>();
   readonly #podsByGroup = new Map<string, Set<string>>();
@@ -228,6 +232,7 @@ export class TopologyStore {
     }
     const node = this.#buildNode(name, labels, annotation, allocatable);
     this.#nodes.set(name, { node, annotation, allocatableList, resource, resourceVersion: rv !== "" ? rv : undefined, state: undefined });
+    this.#entriesEpoch += 1;
     this.#markStale(name);
     return node;
   }
@@ -256,6 +261,7 @@ export class TopologyStore {
   rebuildTopologies(): void {
     const entries = [...this.#nodes.values()];
     this.#nodes.clear();
+    this.#entriesEpoch += 1;
     this.#shapes.clear();
     this.#stale.clear();
     for (const e of entries) this.upsertNode(TopologyStore.#wireOf(e));
@@ -317,7 +323,7 @@ export class TopologyStore {
   }
 
   deleteNode(name: string): void {
-    this.#nodes.delete(name);
+    if (this.#nodes.delete(name)) this.#entriesEpoch += 1;
     this.#stale.delete(name);
   }
 
@@ -439,6 +445,29 @@ export class TopologyStore {
     return (entry.state ??= this.#build(entry.node));
   }
 
+  /**
+   * The states of `names`, in order (undefined for nodes the store does not
+   * know): what state() gives for each. A frozen list passed before (the very
+   * array: extender requests that repeat a node list get the same one, see
+   * extender/body.ts) is not looked up name by name again as long as no node
+   * was added, replaced or removed meanwhile.
+   */
+  statesOf(names: readonly string[]): (NodeState | undefined)[] {
+    const reusable = Object.isFrozen(names);
+    let resolved = reusable ? this.#resolved.get(names) : undefined;
+    if (resolved === undefined || resolved.epoch !== this.#entriesEpoch) {
+      resolved = { epoch: this.#entriesEpoch, entries: names.map((n) => this.#nodes.get(n)) };
+      if (reusable) this.#resolved.set(names, resolved);
+    }
+    const entries = resolved.entries;
+    const out = new Array<NodeState | undefined>(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      out[i] = entry === undefined ? undefined : (entry.state ??= this.#build(entry.node));
+    }
+    return out;
+  }
+
   /** Drops reservations past their TTL (cheap when none is due: one clock read). */
   expireReservations(): void {
     if (this.#reservations.size === 0) return;
@@ -493,7 +522,7 @@ export class TopologyStore {
     }
     for (const podKey of occupancy.newPredictions) this.#predictions.set(podKey, { node: name, gpus: occupancy.assignments.get(podKey)! });
     this.#version += 1;
-    const load = this.#opts.load;
+    const loadOf = this.#opts.loadOf;
     return makeNodeState(
       {
         node,
@@ -502,7 +531,7 @@ export class TopologyStore {
         conditions: occupancy.conditions,
         dcgm: occupancy.freshness,
         assignments: occupancy.assignments,
-        ...(load ? { load: () => load(name) } : {}),
+        ...(loadOf ? { load: loadOf(name) } : {}),
         ...(occupancy.dra ? { dra: occupancy.dra } : {}),
       },
       this.#shapes,

@@ -1,6 +1,7 @@
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildTestApp } from "../builders/app.js";
+import { topologyStore } from "../builders/extender.js";
 import { admissionFixture } from "../fixtures/load.js";
 
 const BODY_LIMIT = 64 * 1024;
@@ -88,5 +89,32 @@ describe("HTTP errors", () => {
     app = buildTestApp().app;
     const r = await app.inject({ ...good(), headers: { "content-type": "application/json; charset=utf-8" } });
     expect(r.statusCode).toBe(200);
+  });
+});
+
+describe("HTTP errors on the extender routes", () => {
+  let app: FastifyInstance;
+  afterEach(async () => app?.close());
+  const names = ["dgx-h100-01", "dgx-h100-02"];
+  /** kube-scheduler's nodeCacheCapable body, which the extender reads in two parts (extender/body.ts). */
+  const args = (pod: string) => `{"Pod":${pod},"Nodes":null,"NodeNames":${JSON.stringify(names)}}`;
+  const POD = '{"metadata":{"name":"p","namespace":"ml","uid":"u-1"},"spec":{"containers":[{"name":"c"}]}}';
+
+  it.each<[string, string, number, string]>([
+    ["a body that is not JSON", "{not json", 400, "InvalidJSON"],
+    ["an empty body", "", 400, "EmptyBody"],
+    ["a pod that is not JSON, before a good NodeNames list", args('{"metadata":'), 400, "InvalidJSON"],
+    ["a NodeNames list that is not JSON", `{"Pod":${POD},"Nodes":null,"NodeNames":["a",]}`, 400, "InvalidJSON"],
+    ["a pod carrying a __proto__ member", args('{"__proto__":{"x":1},"metadata":{"name":"p"}}'), 400, "InvalidJSON"],
+    ["a pod carrying constructor.prototype", args('{"metadata":{"constructor":{"prototype":{"x":1}}}}'), 400, "InvalidJSON"],
+    ["NodeNames that are not all strings", `{"Pod":${POD},"Nodes":null,"NodeNames":["a",1]}`, 400, "InvalidExtenderArgs"],
+  ])("answers /filter with %s with a stable code, and a good call still succeeds afterwards", async (_name, payload, status, code) => {
+    app = buildTestApp({ topology: topologyStore() }).app;
+    const r = await app.inject({ method: "POST", url: "/filter", headers: json, payload });
+    expect(r.statusCode).toBe(status);
+    expect(r.json()).toMatchObject({ code, message: expect.any(String) });
+    const ok = await app.inject({ method: "POST", url: "/filter", headers: json, payload: args(POD) });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ NodeNames: names, Error: "" });
   });
 });

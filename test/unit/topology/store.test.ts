@@ -79,6 +79,41 @@ describe("TopologyStore: nodes", () => {
   });
 });
 
+describe("TopologyStore.statesOf", () => {
+  const names = (...n: string[]) => Object.freeze(n);
+
+  it("gives, in order, what state() gives for each name: undefined for unknown nodes, fresh states after a change", () => {
+    const store = topologyStore([h100("a").build(), h100("b").build()]);
+    const list = names("b", "nope", "a");
+    expect(store.statesOf(list)).toEqual([store.state("b"), undefined, store.state("a")]);
+    bind(store, "ml/p", "a", 2);
+    const [, , a] = store.statesOf(list);
+    expect(a).toBe(store.state("a"));
+    expect(a!.busy.filter(Boolean)).toHaveLength(2);
+  });
+
+  it("sees a node that is added, rebuilt with other labels or deleted after a frozen list was first resolved", () => {
+    const store = topologyStore([h100("a").build()]);
+    const list = names("a", "b");
+    expect(store.statesOf(list)[1]).toBeUndefined();
+    store.upsertNode(h100("b").build());
+    expect(store.statesOf(list)[1]).toBe(store.state("b"));
+    store.upsertNode(h100("a").costClass("spot").resourceVersion("2").build());
+    expect(store.statesOf(list)[0]!.node.costClass).toBe("spot");
+    expect(store.statesOf(list)[0]).toBe(store.state("a"));
+    store.deleteNode("a");
+    expect(store.statesOf(list)[0]).toBeUndefined();
+  });
+
+  it("resolves a list that is not frozen name by name every time", () => {
+    const store = topologyStore([h100("a").build()]);
+    const list = ["a"];
+    expect(store.statesOf(list)).toEqual([store.state("a")]);
+    list[0] = "b";
+    expect(store.statesOf(list)).toEqual([undefined]);
+  });
+});
+
 describe("TopologyStore: pods", () => {
   it("marks the GPUs of a pod bound to the node busy, predicting which ones", () => {
     const store = topologyStore([h100().build()]);
