@@ -30,7 +30,7 @@ policies.apply(EMBEDDED_POLICY_YAML, "embedded");
 const log = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
 const metrics = createMetrics();
 const views = new DcgmViewBuilder();
-const store = new TopologyStore({ log, gpuResource: () => "nvidia.com/gpu", load: (node) => views.load(node) });
+const store = new TopologyStore({ log, gpuResource: () => "nvidia.com/gpu", loadOf: (node) => views.loadSlot(node) });
 
 const t0 = performance.now();
 const names: string[] = [];

@@ -84,7 +84,7 @@ function startExtender(
     log,
     gpuResource: () => store.current()?.policy.gpuResources[0] ?? "nvidia.com/gpu",
     profiles: () => [...(store.current()?.policy.topologyProfiles ?? []), ...BUILTIN_PROFILES],
-    load: (node) => dcgmViews.load(node),
+    loadOf: (node) => dcgmViews.loadSlot(node),
     onPredictionChecked: (c) => {
       metrics.gpuPredictions.inc({ result: c.agreed ? "agreed" : c.equivalent ? "equivalent" : "differed" });
       log.info({ pod: c.pod, node: c.node, predicted: c.predicted, observed: c.observed, agreed: c.agreed, equivalent: c.equivalent }, "GPU prediction checked");

@@ -7,6 +7,7 @@
 // (followDcgm): the cost of a scrape does not grow with the fleet.
 import type { DcgmChange, DcgmNodeStatus, DcgmSnapshot, DcgmStore } from "./dcgm-store.js";
 import type { GpuCondition } from "./model.js";
+import type { LoadSlot } from "./node-state.js";
 import type { DcgmNodeView, TopologyStore } from "./store.js";
 
 const NO_CONDITIONS: ReadonlyMap<number, GpuCondition> = new Map();
@@ -29,18 +30,53 @@ function sameView(a: DcgmNodeView, b: DcgmNodeView): boolean {
 
 export class DcgmViewBuilder {
   #views = new Map<string, DcgmNodeView>();
-  #load = new Map<string, number>();
+  /** Mean utilisation per node (NaN: none), by slot; slot 0 is never given out and stays NaN. */
+  readonly #loads: { values: Float64Array } = { values: new Float64Array(256).fill(Number.NaN) };
+  readonly #slots = new Map<string, number>();
+  readonly #freeSlots: number[] = [];
+  #nextSlot = 1;
 
   /** Mean GPU utilisation of a node in the latest fresh scrape. */
   load(node: string): number | undefined {
-    return this.#load.get(node);
+    const slot = this.#slots.get(node);
+    const v = slot === undefined ? Number.NaN : this.#loads.values[slot]!;
+    return v === v ? v : undefined;
+  }
+
+  /**
+   * Where a node's NodeState reads its live load. A node without utilisation
+   * figures yet gets slot 0 (none); when its first figures arrive its view
+   * changes, so its state, and this slot, are replaced then.
+   */
+  loadSlot(node: string): LoadSlot {
+    return { table: this.#loads, slot: this.#slots.get(node) ?? 0 };
+  }
+
+  /** The node's slot, made if it has none; true as second element when it was just made. */
+  #slotFor(name: string): [number, boolean] {
+    const known = this.#slots.get(name);
+    if (known !== undefined) return [known, false];
+    const slot = this.#freeSlots.pop() ?? this.#nextSlot++;
+    if (slot >= this.#loads.values.length) {
+      const grown = new Float64Array(this.#loads.values.length * 2).fill(Number.NaN);
+      grown.set(this.#loads.values);
+      this.#loads.values = grown;
+    }
+    this.#slots.set(name, slot);
+    return [slot, true];
   }
 
   /** Takes a node's new status (undefined: DCGM keeps nothing about it); returns its view, the old object if nothing but load changed. */
   #update(name: string, status: DcgmNodeStatus | undefined): DcgmNodeView | undefined {
     if (status === undefined) {
       this.#views.delete(name);
-      this.#load.delete(name);
+      const slot = this.#slots.get(name);
+      if (slot !== undefined) {
+        // The node's view goes, so its state is rebuilt before anything reads this slot again.
+        this.#loads.values[slot] = Number.NaN;
+        this.#slots.delete(name);
+        this.#freeSlots.push(slot);
+      }
       return undefined;
     }
     const conditions = status.state === "fresh" ? status.gpus.byIndex : NO_CONDITIONS;
@@ -52,11 +88,19 @@ export class DcgmViewBuilder {
         n += 1;
       }
     }
-    if (n > 0) this.#load.set(name, sum / n);
-    else this.#load.delete(name);
+    // A node's first figures give it a slot; its view is then new, so that its state is rebuilt to read that slot.
+    let newSlot = false;
+    if (n > 0) {
+      const [slot, made] = this.#slotFor(name);
+      this.#loads.values[slot] = sum / n;
+      newSlot = made;
+    } else {
+      const slot = this.#slots.get(name);
+      if (slot !== undefined) this.#loads.values[slot] = Number.NaN;
+    }
     const next: DcgmNodeView = { freshness: status.state, conditions };
     const prev = this.#views.get(name);
-    if (prev !== undefined && sameView(prev, next)) return prev;
+    if (prev !== undefined && !newSlot && sameView(prev, next)) return prev;
     this.#views.set(name, next);
     return next;
   }
@@ -87,8 +131,8 @@ export class DcgmViewBuilder {
 
 /**
  * Keeps `topology`'s DCGM views in step with `dcgm`: each change updates only
- * the nodes it names. Load comes from `views` (give the same builder to the
- * TopologyStore's `load` option). Returns the unsubscribe function.
+ * the nodes it names. Load comes from `views` (give the same builder's
+ * loadSlot to the TopologyStore's `loadOf` option). Returns the unsubscribe function.
  */
 export function followDcgm(dcgm: DcgmStore, topology: TopologyStore, views: DcgmViewBuilder): () => void {
   const unsubscribe = dcgm.onChange((change) => topology.updateDcgm(views.apply(change, (node) => dcgm.nodeStatus(node))));

@@ -9,6 +9,22 @@ import type { GpuSetChoice, GpuSetConstraints, GpuSetOutcome } from "./gpu-set.j
 
 export type DcgmFreshness = "fresh" | "stale" | "unknown";
 
+/**
+ * Live mean GPU utilisation of many nodes, one slot each, NaN where there is
+ * none: scoring reads it for every candidate node, and a dense array keeps
+ * that read from chasing pointers through memory (table.values may be
+ * replaced by a larger array; the table object stays).
+ */
+export interface LoadTable {
+  readonly values: Float64Array;
+}
+
+/** A node's slot in a LoadTable. */
+export interface LoadSlot {
+  readonly table: LoadTable;
+  readonly slot: number;
+}
+
 export interface NodeState extends Omit<NodeStateInput, "load"> {
   /** The answers this node shares with every node of the same shape. */
   readonly shape: GpuShape;
@@ -46,8 +62,8 @@ export interface NodeStateInput {
   readonly dcgm: DcgmFreshness;
   /** GPU indices by pod ("namespace/name"), observed (DCGM) or predicted. */
   readonly assignments: ReadonlyMap<string, readonly number[]>;
-  /** Live load lookup; when absent, the conditions' utilisation at build time. */
-  readonly load?: () => number | undefined;
+  /** Where the node's live load is read; when absent, the conditions' utilisation at build time. */
+  readonly load?: LoadSlot;
   /** Set when the node's GPUs come from DRA ResourceSlices: the allocator hands them out in this order. */
   readonly dra?: DraPlacement;
 }
@@ -57,14 +73,16 @@ interface BuiltNodeState extends Omit<NodeStateInput, "load"> {}
 
 class BuiltNodeState implements NodeState {
   readonly shape: GpuShape;
-  readonly #load: (() => number | undefined) | undefined;
+  readonly #loads: LoadTable | undefined;
+  readonly #loadSlot: number;
   readonly #builtUtilization: number | undefined;
 
   constructor(input: NodeStateInput, shape: GpuShape, builtUtilization: number | undefined) {
     const { load, ...fields } = input;
     Object.assign(this, fields);
     this.shape = shape;
-    this.#load = load;
+    this.#loads = load?.table;
+    this.#loadSlot = load?.slot ?? 0;
     this.#builtUtilization = builtUtilization;
   }
 
@@ -81,7 +99,9 @@ class BuiltNodeState implements NodeState {
   }
 
   meanUtilization(): number | undefined {
-    return this.#load !== undefined ? this.#load() : this.#builtUtilization;
+    if (this.#loads === undefined) return this.#builtUtilization;
+    const v = this.#loads.values[this.#loadSlot]!;
+    return v === v ? v : undefined;
   }
 
   best(n: number, constraints: GpuSetConstraints): GpuSetOutcome {

@@ -16,6 +16,7 @@ import { encodePlacement, type Placement } from "../../src/policy/model.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
 import { GPU_TOPOLOGY_ANNOTATION } from "../../src/topology/annotation.js";
 import type { GpuCondition } from "../../src/topology/model.js";
+import type { LoadSlot } from "../../src/topology/node-state.js";
 import { BUILTIN_PROFILES } from "../../src/topology/profiles.js";
 import { TopologyStore, type DcgmNodeView, type TopologyStoreOptions } from "../../src/topology/store.js";
 import { topologyAnnotation, type TopologySpec } from "./gpu-topology.js";
@@ -213,6 +214,20 @@ export function topologyStore(nodes: readonly NodeWire[] = [], options: Partial<
   const store = new TopologyStore({ log: silentLogger(), gpuResource: () => GPU, profiles: () => BUILTIN_PROFILES, ...options });
   for (const n of nodes) store.upsertNode(n);
   return store;
+}
+
+/** Live loads for a TopologyStore's `loadOf` option, by node name; set() moves one in place, as a scrape does. */
+export function liveLoads(initial: Readonly<Record<string, number | undefined>>): { loadOf: (node: string) => LoadSlot; set(node: string, load: number | undefined): void } {
+  const names = Object.keys(initial);
+  const table = { values: new Float64Array(names.length + 1).fill(Number.NaN) };
+  const slotOf = new Map(names.map((n, i) => [n, i + 1] as const));
+  const set = (node: string, load: number | undefined) => {
+    const slot = slotOf.get(node);
+    if (slot === undefined) throw new Error(`liveLoads: no slot for ${node}`);
+    table.values[slot] = load ?? Number.NaN;
+  };
+  for (const n of names) set(n, initial[n]);
+  return { loadOf: (node) => ({ table, slot: slotOf.get(node) ?? 0 }), set };
 }
 
 /** A fresh DCGM view of a node: `healthy` maps index -> false for unhealthy GPUs; `pods` index -> "ns/pod". */

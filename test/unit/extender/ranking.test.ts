@@ -9,7 +9,7 @@ import { prioritizeCall, type PrioritizeOutcome } from "../../../src/extender/re
 import type { NodeWire } from "../../../src/extender/schema.js";
 import type { Placement } from "../../../src/policy/model.js";
 import { GPU_LINK_MODES, NUMA_MODES, STRATEGIES } from "../../../src/policy/schema.js";
-import { extenderCall, gpuNodeWire, placementAnnotations, topologyStore } from "../../builders/extender.js";
+import { extenderCall, gpuNodeWire, placementAnnotations, topologyStore, liveLoads } from "../../builders/extender.js";
 import { pod } from "../../builders/pod.js";
 import { loadPolicy, policyDocument } from "../../builders/policy.js";
 
@@ -63,8 +63,8 @@ type Scene = typeof scene extends fc.Arbitrary<infer T> ? T : never;
 function run(s: Scene): PrioritizeOutcome {
   const names = s.nodes.map((_, i) => `n${String(i).padStart(2, "0")}`);
   const wires = s.nodes.map((spec, i) => nodeWire(names[i]!, spec));
-  const loads = new Map(s.nodes.map((spec, i) => [names[i]!, spec.load] as const));
-  const store = topologyStore(wires, { load: (n) => loads.get(n) });
+  const loads = liveLoads(Object.fromEntries(s.nodes.map((spec, i) => [names[i]!, spec.load] as const)));
+  const store = topologyStore(wires, { loadOf: loads.loadOf });
   let uid = 0;
   s.nodes.forEach((spec, i) => {
     for (const gpus of spec.busy) store.upsertPod({ uid: `u${++uid}`, key: `other/p${uid}`, nodeName: names[i]!, gpus, placement: ANY });

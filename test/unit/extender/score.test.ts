@@ -5,7 +5,7 @@ import type { NodeWire } from "../../../src/extender/schema.js";
 import { compareTuples, explainScore, localityOf, SAME_CLIQUE_RANK, scoreNode, type ScoreContext, type ScoredNode } from "../../../src/extender/score.js";
 import type { Placement } from "../../../src/policy/model.js";
 import type { DcgmNodeView } from "../../../src/topology/store.js";
-import { dcgmView, gpuNodeWire, topologyStore } from "../../builders/extender.js";
+import { dcgmView, gpuNodeWire, topologyStore, liveLoads } from "../../builders/extender.js";
 import { GPU } from "../../builders/pod.js";
 
 /** Tuple positions, in the order score.ts compares them. */
@@ -252,8 +252,8 @@ describe("scoreNode: each tier decides when the earlier ones tie", () => {
   });
 
   it("Spread reads load live from the store's load source when it has one", () => {
-    const load = new Map([["cool", 5], ["hot", 95]]);
-    const store = topologyStore([h100("cool").build(), h100("hot").build()], { load: (n) => load.get(n) });
+    const load = liveLoads({ cool: 5, hot: 95 });
+    const store = topologyStore([h100("cool").build(), h100("hot").build()], { loadOf: load.loadOf });
     const intent: PodIntent = { gpus: 2, placement: SPREAD, placementSource: "annotation" };
     const ctx: ScoreContext = { intent, groupNodes: [], costPreference: [] };
     const tuple = (name: string) => {

@@ -86,6 +86,50 @@ describe("DcgmViewBuilder", () => {
   });
 });
 
+describe("DcgmViewBuilder.loadSlot", () => {
+  const read = (slot: { table: { values: Float64Array }; slot: number }) => {
+    const v = slot.table.values[slot.slot]!;
+    return Number.isNaN(v) ? undefined : v;
+  };
+
+  it("gives a node with figures a slot that scrapes update in place, and one without figures the empty slot 0", () => {
+    const b = new DcgmViewBuilder();
+    expect(b.loadSlot("n1").slot).toBe(0);
+    b.build(snapshot({ n1: [{ utilization: 10 }] }));
+    const slot = b.loadSlot("n1");
+    expect(slot.slot).toBeGreaterThan(0);
+    expect(read(slot)).toBe(10);
+    b.build(snapshot({ n1: [{ utilization: 60 }] }));
+    expect(read(slot)).toBe(60);
+    b.build(snapshot({ n1: [{}] }));
+    expect(read(slot)).toBeUndefined();
+    expect(b.loadSlot("n1").slot).toBe(slot.slot);
+  });
+
+  it("gives a node's view a new object when its first figures arrive, so its state is rebuilt to read its new slot", () => {
+    const b = new DcgmViewBuilder();
+    const before = b.build(snapshot({ n1: [{}] })).get("n1");
+    const after = b.build(snapshot({ n1: [{ utilization: 40 }] })).get("n1");
+    expect(after).not.toBe(before);
+    expect(b.build(snapshot({ n1: [{ utilization: 50 }] })).get("n1")).toBe(after);
+  });
+
+  it("frees a forgotten node's slot (empty) for the next node, and grows past its first 256 slots", () => {
+    const b = new DcgmViewBuilder();
+    b.build(snapshot({ n1: [{ utilization: 10 }] }));
+    const old = b.loadSlot("n1");
+    b.build(snapshot({}));
+    expect(read(old)).toBeUndefined();
+    expect(b.loadSlot("n1").slot).toBe(0);
+    const many = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`m${i}`, [{ utilization: i % 100 }]] as const));
+    b.build(snapshot(many));
+    expect(b.load("m599")).toBe(99);
+    expect(read(b.loadSlot("m599"))).toBe(99);
+    expect(read(b.loadSlot("m0"))).toBe(0);
+    expect(new Set(Object.keys(many).map((n) => b.loadSlot(n).slot)).size).toBe(600);
+  });
+});
+
 describe("DcgmViewBuilder.apply", () => {
   const change = (...nodes: string[]): DcgmChange => ({ version: 2, nodes: nodes.map((node) => ({ node, aspects: ["state"] })) });
 
@@ -120,7 +164,7 @@ describe("followDcgm", () => {
     let text = body(10, 0);
     const dcgm = new DcgmStore({ log: silentLogger(), metrics: createMetrics({ processMetrics: false }), now: () => now, fetch: async () => new Response(text) });
     const views = new DcgmViewBuilder();
-    const store = topologyStore([gpuNodeWire("dgx-01").h100().build()], { load: (n) => views.load(n) });
+    const store = topologyStore([gpuNodeWire("dgx-01").h100().build()], { loadOf: (n) => views.loadSlot(n) });
     followDcgm(dcgm, store, views);
     dcgm.setEndpoints([{ url: "http://dgx-01:9400/metrics", nodeName: "dgx-01" }]);
     await dcgm.scrapeDue();

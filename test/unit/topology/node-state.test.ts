@@ -41,11 +41,15 @@ describe("makeNodeState", () => {
   });
 
   it("reads utilisation live from the load source when given one", () => {
-    let load = 20;
-    const state = makeNodeState(input({ conditions: [cond({ utilization: 90 })], load: () => load }));
+    const table = { values: Float64Array.of(Number.NaN, 20) };
+    const state = makeNodeState(input({ conditions: [cond({ utilization: 90 })], load: { table, slot: 1 } }));
     expect(state.meanUtilization()).toBe(20);
-    load = 70;
+    table.values[1] = 70;
     expect(state.meanUtilization()).toBe(70);
+    table.values = Float64Array.of(Number.NaN, 33, 0);
+    expect(state.meanUtilization()).toBe(33);
+    table.values[1] = Number.NaN;
+    expect(state.meanUtilization()).toBeUndefined();
   });
 
   it("memoises the best set per count and constraints", () => {
