@@ -40,8 +40,12 @@ export class NodeNameLists {
   #hits = 0;
   #misses = 0;
 
-  constructor(keep = 4) {
+  readonly #onRead: ((reused: boolean) => void) | undefined;
+
+  /** `onRead` hears of every list read: reused or parsed (for a metric). */
+  constructor(keep = 4, onRead?: (reused: boolean) => void) {
     this.#keep = keep;
+    this.#onRead = onRead;
   }
 
   /** The names in `region` (the JSON text of an array): the array made for the same bytes before, or a new one. */
@@ -50,6 +54,7 @@ export class NodeNameLists {
       const k = this.#known[i]!;
       if (k.bytes.length === region.length && k.bytes.equals(region)) {
         this.#hits += 1;
+        this.#onRead?.(true);
         if (i > 0) {
           this.#known.splice(i, 1);
           this.#known.unshift(k);
@@ -58,6 +63,7 @@ export class NodeNameLists {
       }
     }
     this.#misses += 1;
+    this.#onRead?.(false);
     const parsed = parse(region.toString("utf8"));
     if (Array.isArray(parsed) && parsed.every((n) => typeof n === "string")) {
       const names = Object.freeze(parsed as string[]);

@@ -61,7 +61,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     // ExtenderArgs with a NodeNames list kube-scheduler sent before are read without parsing the list again (body.ts);
     // every other body goes to the default JSON parser, as it does elsewhere.
     const parseJson = scope.getDefaultJsonParser("error", "error");
-    const lists = deps.nodeNameLists ?? new NodeNameLists();
+    const lists = deps.nodeNameLists ?? new NodeNameLists(4, (reused) => metrics.extenderNodeLists.inc({ result: reused ? "reused" : "parsed" }));
     const parseText: JsonParse = (text) => {
       let value: unknown;
       let failure: unknown;

@@ -12,6 +12,7 @@ export interface Metrics {
   readonly policyGeneration: Gauge;
   readonly policyRules: Gauge;
   readonly extenderFilteredNodes: Counter<"cause">;
+  readonly extenderNodeLists: Counter<"result">;
   readonly gpuPredictions: Counter<"result">;
   readonly dcgmScrapes: Counter<"outcome">;
   readonly dcgmScrapeDuration: Histogram<"outcome">;
@@ -73,6 +74,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       name: "topofit_extender_filtered_nodes_total",
       help: "Nodes the extender filtered out, by cause (capacity, nvlink, numa, busy, unhealthy, unknown_node).",
       labelNames: ["cause"],
+      registers,
+    }),
+    extenderNodeLists: new Counter({
+      name: "topofit_extender_node_lists_total",
+      help: "NodeNames lists of extender calls read apart from the pod: reused (the same bytes as a recent call's: not parsed or looked up again) or parsed.",
+      labelNames: ["result"],
       registers,
     }),
     dcgmScrapes: new Counter({

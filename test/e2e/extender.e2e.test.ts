@@ -16,6 +16,7 @@ import { ManagedProcess } from "../../hack/cluster/processes.js";
 import { httpsPostJson, TOPOFIT_MAIN } from "../../hack/cluster/topofit.js";
 import path from "node:path";
 import { startFakeDcgmExporter, type FakeDcgmExporter } from "../builders/fake-dcgm-exporter.js";
+import { metricSample } from "../builders/metrics.js";
 
 const NS = "ml";
 const POLICY = `apiVersion: topofit.io/v1alpha1
@@ -128,6 +129,12 @@ beforeAll(async () => {
   await settle();
 }, 240_000);
 
+/** NodeNames lists topofit has read apart from the pod so far (reused or parsed). */
+async function nodeListsRead(): Promise<number> {
+  const text = (await topofit.get("/metrics")).body;
+  return (metricSample(text, "topofit_extender_node_lists_total", { result: "reused" }) ?? 0) + (metricSample(text, "topofit_extender_node_lists_total", { result: "parsed" }) ?? 0);
+}
+
 afterAll(async () => {
   await topofit?.stop();
   await exporter?.close();
@@ -136,9 +143,12 @@ afterAll(async () => {
 
 describe("placement by the real kube-scheduler with topofit as extender", () => {
   it("a 4-GPU NVLinkRequired pod lands on the node with 4 free NVLink-connected GPUs, not on the decoys", async () => {
+    const listsBefore = await nodeListsRead();
     const p = await core.createNamespacedPod({ namespace: NS, body: pod({ workload: "tp", gpus: 4, pool: "tp" }) });
     expect(p.spec?.schedulerName).toBe("topofit-scheduler");
     expect(await boundNode(p.metadata!.name!)).toBe("tp-h100-free");
+    // kube-scheduler's own bodies (Go's encoding) took the NodeNames path of extender/body.ts, not the whole-body parse.
+    expect(await nodeListsRead()).toBeGreaterThan(listsBefore);
   });
 
   it("a 1-GPU pod takes the GPU whose NVLink partner is busy instead of breaking a free NVLink pair", async () => {

@@ -29,6 +29,13 @@ describe("parseNodeNamesBody", () => {
     expect(lists.stats).toEqual({ hits: 1, misses: 2 });
   });
 
+  it("tells its listener of every list it reads, reused or parsed", () => {
+    const heard: boolean[] = [];
+    const lists = new NodeNameLists(4, (reused) => heard.push(reused));
+    for (const n of [names, names, ["x"]]) parseNodeNamesBody(goBody(n), parse, lists);
+    expect(heard).toEqual([false, true, false]);
+  });
+
   it("keeps only the last `keep` lists", () => {
     const lists = new NodeNameLists(2);
     for (const n of [["a"], ["b"], ["c"], ["a"]]) parseNodeNamesBody(goBody(n), parse, lists);
