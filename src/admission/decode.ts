@@ -64,18 +64,17 @@ export function decodeAdmissionReview(body: unknown): DecodeResult {
   }
   const meta = pod?.metadata;
   const podName = str(req.name) || str(meta?.name) || (meta?.generateName ? `${meta.generateName}*` : "");
-  return {
-    ok: true,
-    call: {
-      uid: req.uid,
-      operation,
-      namespace: namespace || str(meta?.namespace),
-      kind,
-      group,
-      subResource,
-      dryRun: req.dryRun === true,
-      ...(pod !== undefined ? { pod } : {}),
-      podName,
-    },
+  // Built member by member rather than with a conditional spread, which costs a hidden class per call.
+  const call: { -readonly [K in keyof AdmissionCall]: AdmissionCall[K] } = {
+    uid: req.uid,
+    operation,
+    namespace: namespace || str(meta?.namespace),
+    kind,
+    group,
+    subResource,
+    dryRun: req.dryRun === true,
+    podName,
   };
+  if (pod !== undefined) call.pod = pod;
+  return { ok: true, call };
 }

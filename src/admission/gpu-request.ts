@@ -10,10 +10,24 @@ const SUFFIX: Record<string, number> = {
 };
 const QUANTITY = /^\s*([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+))?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?\s*$/;
 
+/** A short run of decimal digits, as GPU counts are written ("1", "8"): read without the regex. */
+function plainCount(v: string): number {
+  if (v.length === 0 || v.length > 6) return -1;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const d = v.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /** Parses a Kubernetes quantity; NaN when it is not one. */
 export function parseQuantity(v: unknown): number {
   if (typeof v === "number") return Number.isFinite(v) ? v : Number.NaN;
   if (typeof v !== "string") return Number.NaN;
+  const plain = plainCount(v);
+  if (plain >= 0) return plain;
   const m = QUANTITY.exec(v);
   if (!m) return Number.NaN;
   const base = Number(m[1]) * (m[2] !== undefined ? 10 ** Number(m[2]) : 1);

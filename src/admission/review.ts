@@ -97,14 +97,9 @@ export function reviewPod(call: AdmissionCall, ctx: ReviewContext): Decision {
     notes.push(...stripDecision(mutated));
     return { kind: "unmatched", gpus, patch: buildPatch(pod, mutated), mutated, notes, trials };
   }
-  const mctx: MutationContext = {
-    policy,
-    namespace: call.namespace,
-    gpus,
-    ...(ctx.conversionBlocked !== undefined ? { conversionBlocked: ctx.conversionBlocked } : {}),
-    templates: [],
-    ...(claimGpus !== undefined ? { claimGpus } : {}),
-  };
+  const mctx: { -readonly [K in keyof MutationContext]: MutationContext[K] } = { policy, namespace: call.namespace, gpus, templates: [] };
+  if (ctx.conversionBlocked !== undefined) mctx.conversionBlocked = ctx.conversionBlocked;
+  if (claimGpus !== undefined) mctx.claimGpus = claimGpus;
   for (const m of MUTATIONS) notes.push(...m.apply(mutated, rule, mctx));
   return { kind: "matched", rule, gpus, patch: buildPatch(pod, mutated), mutated, notes, trials, templates: mctx.templates };
 }

@@ -69,11 +69,8 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
       return reply.code(503).send({ code: "PolicyNotLoaded", message: "no placement policy is in force yet" });
     }
     const templates = deps.claimTemplates;
-    const ctx: ReviewContext = {
-      policy: snapshot.policy,
-      namespaceLabels: deps.namespaceLabels,
-      ...(templates !== undefined ? { claimTemplate: (ns: string, name: string) => templates.lookup(ns, name) } : {}),
-    };
+    const ctx: { -readonly [K in keyof ReviewContext]: ReviewContext[K] } = { policy: snapshot.policy, namespaceLabels: deps.namespaceLabels };
+    if (templates !== undefined) ctx.claimTemplate = (ns: string, name: string) => templates.lookup(ns, name);
     const first = reviewPod(call, ctx);
     // Most pods need no template: no await (and no extra turn of the microtask queue) for them.
     const step = first.kind === "matched" && first.templates.length > 0 ? await ensureTemplates(call, ctx, first, deps) : { decision: first };

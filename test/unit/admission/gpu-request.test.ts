@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { countClaimGpus, countPodGpus, parseQuantity, podResourceClaims, type ClaimTemplateDevices, type DeviceRequestSummary } from "../../../src/admission/gpu-request.js";
 import type { ContainerWire, PodWire } from "../../../src/admission/schema.js";
@@ -24,6 +25,14 @@ describe("parseQuantity", () => {
     [" 4 ", 4],
   ])("reads %j as %d", (raw, n) => {
     expect(parseQuantity(raw)).toBe(n);
+  });
+
+  it("reads any run of decimal digits as its number, leading zeros and long runs included", () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[0-9]{1,12}$/), (digits) => {
+        expect(parseQuantity(digits)).toBe(Number(digits));
+      }),
+    );
   });
 
   it.each<[unknown]>([["two"], ["2 GPUs"], [""], [null], [undefined], [{}], [Number.POSITIVE_INFINITY]])("reads %j as not a number", (raw) => {
