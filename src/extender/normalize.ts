@@ -50,10 +50,14 @@ function compareRows(keys: Float64Array, width: number, a: number, b: number): n
  * final place of its representative (1 if it was pushed out). Returns the row
  * of a best tuple (the first such row), or -1 for no rows.
  */
+/** Representatives of scoreRows, reused from call to call (a call is synchronous): no off-heap buffer per call. */
+let repScratch = new Int32Array(0);
+
 export function scoreRows(keys: Float64Array, width: number, rows: number, out: Uint8Array): number {
   const top = new Int32Array(SCORED_RANKS);
   let count = 0;
-  const rep = new Int32Array(rows);
+  if (repScratch.length < rows) repScratch = new Int32Array(Math.max(rows, repScratch.length * 2, 256));
+  const rep = repScratch;
   for (let r = 0; r < rows; r++) {
     // First place in top[0..count) whose tuple ranks at or below row r's.
     let lo = 0;

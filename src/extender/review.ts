@@ -164,16 +164,42 @@ class PrioritizeResult implements PrioritizeOutcome {
 }
 
 /**
+ * Typed arrays reused from call to call for the per-node arrays of one
+ * /prioritize: a call runs synchronously and none of them outlives it.
+ * Allocated per call, each would be a buffer of its own outside the heap (a
+ * few hundred KiB at 5,000 nodes), and V8 answers a steady stream of those with
+ * full collections. Only the first `count` elements of each are ever read.
+ */
+const scratch = { keys: new Float64Array(0), feasible: new Int32Array(0), slots: new Int32Array(0), scores: new Uint8Array(0) };
+const room = (n: number, have: number) => Math.max(n, have * 2, 256);
+function scratchKeys(n: number): Float64Array {
+  if (scratch.keys.length < n) scratch.keys = new Float64Array(room(n, scratch.keys.length));
+  return scratch.keys;
+}
+function scratchFeasible(n: number): Int32Array {
+  if (scratch.feasible.length < n) scratch.feasible = new Int32Array(room(n, scratch.feasible.length));
+  return scratch.feasible;
+}
+function scratchSlots(n: number): Int32Array {
+  if (scratch.slots.length < n) scratch.slots = new Int32Array(room(n, scratch.slots.length));
+  return scratch.slots;
+}
+function scratchScores(n: number): Uint8Array {
+  if (scratch.scores.length < n) scratch.scores = new Uint8Array(room(n, scratch.scores.length));
+  return scratch.scores;
+}
+
+/**
  * Each feasible node's tuple as a row of a flat table: first the dense rank of
  * its shape tiers (computed once per distinct verdict), negated so higher is
  * better, then its node tiers.
  */
 function tupleRows(judged: Judged, feasible: Int32Array, count: number, scoreCtx: ScoreContext): { keys: Float64Array; width: number } {
   const width = 1 + nodeTierWidth(scoreCtx.intent);
-  const keys = new Float64Array(count * width);
+  const keys = scratchKeys(count * width);
   const slotOf = new Map<VerdictCore, number>();
   const firsts: number[] = [];
-  const slots = new Int32Array(count);
+  const slots = scratchSlots(count);
   for (let f = 0; f < count; f++) {
     const c = judged.cores[feasible[f]!]!;
     let slot = slotOf.get(c);
@@ -213,11 +239,11 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
   const judged = judge(call, ctx, intent);
   const scoreCtx = scoreContext(intent, ctx);
   const n = judged.names.length;
-  const feasible = new Int32Array(n);
+  const feasible = scratchFeasible(n);
   let count = 0;
   for (let i = 0; i < n; i++) if (judged.cores[i]!.ok) feasible[count++] = i;
   const { keys, width } = tupleRows(judged, feasible, count, scoreCtx);
-  const scores = new Uint8Array(count);
+  const scores = scratchScores(count);
   const best = scoreRows(keys, width, count, scores);
   // Best first, equal scores in request order, then the infeasible nodes at 0.
   const hosts = new Array<string>(n);
