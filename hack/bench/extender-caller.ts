@@ -28,22 +28,27 @@ export interface CallerResult {
 
 async function main(): Promise<void> {
   const [port, size, mode, count] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4] as "names" | "objects", Number(process.argv[5])];
-  const nodes: NodeWire[] = makeFleet(size).map((n) => n.wire);
-  const names = nodes.map((n) => n.metadata!.name!);
-  const items = mode === "objects" ? { metadata: {}, items: nodes } : undefined;
-  const encode = (i: number) => {
-    const pod = podWire(`${size}-${mode}-${i}`, SIZES_OF_POD[i % 4]!, PLACEMENTS[i % 3]!);
-    return Buffer.from(JSON.stringify(items === undefined ? { Pod: pod, Nodes: null, NodeNames: names } : { Pod: pod, Nodes: items, NodeNames: null }));
-  };
-  // Names-mode bodies are all encoded before the first call; a full-Nodes body
-  // runs to megabytes, so each of those is encoded just before its calls.
-  const bodies = mode === "names" ? Array.from({ length: count + WARM_UP }, (_, i) => encode(i)) : [];
+  // Only what the calls need stays reachable: the Node objects only for full-Nodes calls (a
+  // caller's collections walk its whole heap, and they fall inside the calls it times).
+  const { names, items } = ((): { names: string[]; items: { metadata: object; items: NodeWire[] } | undefined } => {
+    const nodes: NodeWire[] = makeFleet(size).map((n) => n.wire);
+    return { names: nodes.map((n) => n.metadata!.name!), items: mode === "objects" ? { metadata: {}, items: nodes } : undefined };
+  })();
+  const podOf = (i: number) => podWire(`${size}-${mode}-${i}`, SIZES_OF_POD[i % 4]!, PLACEMENTS[i % 3]!);
+  // A names-mode body is the pod's part, made before the first call, then the list, one Buffer
+  // shared by every call (sent as two parts, never concatenated): the caller makes no garbage
+  // of the list's size while it times. A full-Nodes body runs to megabytes, so each of those
+  // is encoded just before its calls.
+  const namesTail = Buffer.from(`${JSON.stringify(names)}}`);
+  const heads = mode === "names" ? Array.from({ length: count + WARM_UP }, (_, i) => Buffer.from(`{"Pod":${JSON.stringify(podOf(i))},"Nodes":null,"NodeNames":`)) : [];
+  const body = (i: number): Buffer[] =>
+    items === undefined ? [heads[i]!, namesTail] : [Buffer.from(JSON.stringify({ Pod: podOf(i), Nodes: items, NodeNames: null }))];
   const pool = await ConnectionPool.open("127.0.0.1", port, 1);
   const gc = gcCounter();
   const lat = { noop: [] as number[], filter: [] as number[], prioritize: [] as number[] };
-  const call = async (path: string, body: Buffer) => {
+  const call = async (path: string, parts: readonly Buffer[]) => {
     const t0 = performance.now();
-    const reply = await pool.post(path, [body]);
+    const reply = await pool.post(path, parts);
     if (reply.status !== 200) throw new Error(`HTTP ${reply.status} from ${path} at ${size} nodes (${mode})`);
     return performance.now() - t0;
   };
@@ -56,10 +61,10 @@ async function main(): Promise<void> {
       });
       gc.take();
     }
-    const body = bodies[i] ?? encode(i);
-    const b = await call("/noop", body);
-    const f = await call("/filter", body);
-    const p = await call("/prioritize", body);
+    const parts = body(i);
+    const b = await call("/noop", parts);
+    const f = await call("/filter", parts);
+    const p = await call("/prioritize", parts);
     if (i < WARM_UP) continue;
     lat.noop.push(b);
     lat.filter.push(f);

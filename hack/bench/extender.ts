@@ -20,7 +20,9 @@
 // that scrape of every node cost; per mode, the GC pauses of the server and of
 // the caller while the calls were timed.
 //
-// Settings (environment): BENCH_SIZES (100,1000,5000,10000), BENCH_CALLS (200),
+// Settings (environment): BENCH_SIZES (100,1000,5000,10000), BENCH_CALLS (1000:
+// pods per size in names mode; a fifth of that with full Nodes bodies, a
+// twenty-fifth at 5,000 nodes and more),
 // BENCH_MODES (names,objects), BENCH_NODE_OPTIONS (extra Node flags for the
 // server, e.g. --trace-gc).
 import { execFileSync, fork } from "node:child_process";
@@ -35,7 +37,7 @@ import { dcgmExposition, exporterNode, makeFleet, occupyFleet, type ExporterNode
 import { gcText, type GcSummary } from "./gc.js";
 
 const sizes = (process.env.BENCH_SIZES ?? "100,1000,5000,10000").split(",").map(Number);
-const calls = Number(process.env.BENCH_CALLS ?? 200);
+const calls = Number(process.env.BENCH_CALLS ?? 1000);
 const modes = (process.env.BENCH_MODES ?? "names,objects").split(",") as ("names" | "objects")[];
 
 interface Ready {
@@ -113,7 +115,7 @@ const scripts = compiled();
 const f2 = (x: number, w: number) => x.toFixed(2).padStart(w);
 
 console.log(
-  `bench:extender: ${calls} pods per mode, each /filter then /prioritize, one call at a time, over TLS; Node ${process.version}; server on plain node (compiled), options ${nodeOptions.join(" ")} (as shipped)`,
+  `bench:extender: ${calls} pods in names mode (fewer with full Nodes bodies), each /filter then /prioritize, one call at a time, over TLS; Node ${process.version}; server on plain node (compiled), options ${nodeOptions.join(" ")} (as shipped)`,
 );
 console.log("nodes  mode      call        p50 ms   p99 ms  µs/node(p50)  server p50  server p99  baseline p50  baseline p99  ratio(p50)");
 for (const size of sizes) {
@@ -142,7 +144,7 @@ for (const size of sizes) {
     });
   const memoryAfter = new Map<string, { memory: NodeJS.MemoryUsage; shapes: number }>();
   for (const mode of modes) {
-    const n = mode === "objects" && size >= 5000 ? Math.max(20, Math.floor(calls / 5)) : calls;
+    const n = mode === "names" ? calls : Math.max(20, Math.floor(calls / (size >= 5000 ? 25 : 5)));
     const caller = fork(scripts.caller, [String(ready.port), String(size), mode, String(n)], { execArgv: ["--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     const callerDone = new Promise<CallerResult>((resolve, reject) => {
       caller.on("message", (m: { warm?: boolean; result?: CallerResult }) => {
