@@ -24,8 +24,8 @@
 //   work: each phase prints the CPU that other processes used meanwhile
 //   ("others", in cores), so that a disturbed round can be recognised.
 //
-// Settings (environment): BENCH_CONNECTIONS (50), BENCH_SECONDS per phase (10),
-// BENCH_RATE (1000), BENCH_SOAK_SECONDS (60), BENCH_ROUNDS (3), BENCH_KINDS
+// Settings (environment): BENCH_CONNECTIONS (50), BENCH_SECONDS per phase (5),
+// BENCH_RATE (1000), BENCH_SOAK_SECONDS (60), BENCH_ROUNDS (6), BENCH_KINDS
 // (saturation,rate: which kinds of phase to run; "none" runs only the soak),
 // BENCH_SERVER_ARGS (extra Node flags for the server, e.g. to profile it).
 import { fork } from "node:child_process";
@@ -36,9 +36,11 @@ import { ConnectionPool } from "./webhook-client.js";
 import type { ServerStats } from "./webhook-server.js";
 
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+// Six pairs of 5 s phases rather than three of 10 s: the machine's speed drifts, and a
+// ratio taken over shorter, paired phases, as the median of more of them, drifts less.
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const soakSeconds = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 6);
 const rate = Number(process.env.BENCH_RATE ?? 1000);
 const kinds = new Set((process.env.BENCH_KINDS ?? "saturation,rate").split(","));
 

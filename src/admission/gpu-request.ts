@@ -37,6 +37,7 @@ export function parseQuantity(v: unknown): number {
 function containerGpus(c: ContainerWire | undefined, resources: ReadonlySet<string>): number {
   const req = c?.resources?.requests;
   const lim = c?.resources?.limits;
+  if (req == null && lim == null) return 0;
   let total = 0;
   for (const r of resources) {
     const raw = req?.[r] ?? lim?.[r];
@@ -47,21 +48,26 @@ function containerGpus(c: ContainerWire | undefined, resources: ReadonlySet<stri
   return total;
 }
 
-function asArray(v: unknown): ContainerWire[] {
-  return Array.isArray(v) ? (v.filter((c) => c !== null && typeof c === "object") as ContainerWire[]) : [];
+function isContainer(c: unknown): c is ContainerWire {
+  return c !== null && typeof c === "object";
 }
 
 /** Whether any container or init container names one of `resources` with a positive amount. */
 export function countPodGpus(pod: PodWire, resources: ReadonlySet<string>): number {
   const spec = pod.spec;
   let app = 0;
-  for (const c of asArray(spec?.containers)) app += containerGpus(c, resources);
+  const containers: unknown = spec?.containers;
+  if (Array.isArray(containers)) for (const c of containers) if (isContainer(c)) app += containerGpus(c, resources);
   let sidecars = 0;
   let initPeak = 0;
-  for (const c of asArray(spec?.initContainers)) {
-    const n = containerGpus(c, resources);
-    if (c.restartPolicy === "Always") sidecars += n;
-    else initPeak = Math.max(initPeak, sidecars + n);
+  const inits: unknown = spec?.initContainers;
+  if (Array.isArray(inits)) {
+    for (const c of inits) {
+      if (!isContainer(c)) continue;
+      const n = containerGpus(c, resources);
+      if (c.restartPolicy === "Always") sidecars += n;
+      else initPeak = Math.max(initPeak, sidecars + n);
+    }
   }
   return Math.max(app + sidecars, initPeak);
 }

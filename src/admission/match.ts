@@ -21,10 +21,19 @@ export interface MatchOutcome {
   readonly trials: readonly RuleTrial[];
 }
 
+/** A rule's namespace list as the reasons show it, made once per (immutable) set. */
+const namespaceLists = new WeakMap<ReadonlySet<string>, string>();
+
+function namespaceList(namespaces: ReadonlySet<string>): string {
+  let text = namespaceLists.get(namespaces);
+  if (text === undefined) namespaceLists.set(namespaces, (text = [...namespaces].join(", ")));
+  return text;
+}
+
 export function explainRuleMismatch(rule: Rule, pod: PodFacts): string | undefined {
   const m = rule.match;
   if (m.namespaces !== undefined && !m.namespaces.has(pod.namespace)) {
-    return `namespace ${pod.namespace} is not in [${[...m.namespaces].join(", ")}]`;
+    return `namespace ${pod.namespace} is not in [${namespaceList(m.namespaces)}]`;
   }
   if (m.namespaceSelector !== undefined) {
     const why = explainLabelSelector(m.namespaceSelector, pod.namespaceLabels);

@@ -1,4 +1,5 @@
 // The only translation from a Decision to the AdmissionReview wire response.
+import { jsonString } from "./json-text.js";
 import type { Decision } from "./review.js";
 import { ADMISSION_API_VERSION, ADMISSION_KIND, type AdmissionReviewResponseWire, type AdmissionResponseWire } from "./schema.js";
 
@@ -41,11 +42,16 @@ const REVIEW_HEAD = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kin
  */
 export function admissionReviewText(review: AdmissionReviewResponseWire): string {
   const r = review.response;
-  let text = `${REVIEW_HEAD}${JSON.stringify(r.uid)},"allowed":${r.allowed ? "true" : "false"}`;
+  let text = `${REVIEW_HEAD}${jsonString(r.uid)},"allowed":${r.allowed ? "true" : "false"}`;
   if (r.patchType !== undefined) text += `,"patchType":"${r.patchType}"`;
   if (r.patch !== undefined) text += `,"patch":"${r.patch}"`;
   if (r.warnings !== undefined) text += `,"warnings":${JSON.stringify(r.warnings)}`;
-  if (r.auditAnnotations !== undefined) text += `,"auditAnnotations":${JSON.stringify(r.auditAnnotations)}`;
+  if (r.auditAnnotations !== undefined) {
+    const a = r.auditAnnotations;
+    const keys = Object.keys(a);
+    // The one annotation respondToDecision writes, without a walk of the object.
+    text += keys.length === 1 && keys[0] === "rule" ? `,"auditAnnotations":{"rule":${jsonString(a.rule!)}}` : `,"auditAnnotations":${JSON.stringify(a)}`;
+  }
   if (r.status !== undefined) text += `,"status":${JSON.stringify(r.status)}`;
   return `${text}}}`;
 }

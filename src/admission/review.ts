@@ -100,6 +100,10 @@ export function reviewPod(call: AdmissionCall, ctx: ReviewContext): Decision {
   const mctx: { -readonly [K in keyof MutationContext]: MutationContext[K] } = { policy, namespace: call.namespace, gpus, templates: [] };
   if (ctx.conversionBlocked !== undefined) mctx.conversionBlocked = ctx.conversionBlocked;
   if (claimGpus !== undefined) mctx.claimGpus = claimGpus;
-  for (const m of MUTATIONS) notes.push(...m.apply(mutated, rule, mctx));
+  for (const m of MUTATIONS) {
+    const said = m.apply(mutated, rule, mctx);
+    // Most mutations have nothing to say: no spread call for them.
+    for (let i = 0; i < said.length; i++) notes.push(said[i]!);
+  }
   return { kind: "matched", rule, gpus, patch: buildPatch(pod, mutated), mutated, notes, trials, templates: mctx.templates };
 }

@@ -7,6 +7,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import type { PolicySnapshot } from "../policy/model.js";
 import type { ClaimTemplates } from "./claim-template.js";
 import { decodeAdmissionReview, type AdmissionCall } from "./decode.js";
+import { jsonString } from "./json-text.js";
 import { admissionReviewText, respondToDecision } from "./respond.js";
 import { reviewPod, type Decision, type ReviewContext } from "./review.js";
 
@@ -47,8 +48,8 @@ const json = JSON.stringify;
  */
 function mutatedMembers(reqId: string, call: AdmissionCall, generation: number, decision: Extract<Decision, { kind: "matched" }>, templates: TemplateStep["templates"]): string {
   let m =
-    `,"reqId":${json(reqId)},"uid":${json(call.uid)},"pod":{"namespace":${json(call.namespace)},"name":${json(call.podName)}}` +
-    `,"rule":${json(decision.rule.name)},"gpus":${decision.gpus},"ops":${decision.patch.length},"dryRun":${call.dryRun},"policyGeneration":${generation}`;
+    `,"reqId":${jsonString(reqId)},"uid":${jsonString(call.uid)},"pod":{"namespace":${jsonString(call.namespace)},"name":${jsonString(call.podName)}}` +
+    `,"rule":${jsonString(decision.rule.name)},"gpus":${decision.gpus},"ops":${decision.patch.length},"dryRun":${call.dryRun},"policyGeneration":${generation}`;
   if (templates !== undefined) m += `,"claimTemplates":${json(templates)}`;
   if (decision.notes.length > 0) m += `,"notes":${json(decision.notes)}`;
   return m;
