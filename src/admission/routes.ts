@@ -76,13 +76,13 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
     // Most pods need no template: no await (and no extra turn of the microtask queue) for them.
     const step = first.kind === "matched" && first.templates.length > 0 ? await ensureTemplates(call, ctx, first, deps) : { decision: first };
     const decision = step.decision;
-    const pod = { namespace: call.namespace, name: call.podName };
+    const pod = () => ({ namespace: call.namespace, name: call.podName });
     switch (decision.kind) {
       case "skipped":
         reply.outcome = "skipped";
         metrics.admissionDecisions.inc({ decision: "skipped", rule: "" });
         // A pod whose claims could not be counted may be a GPU pod going without its rule: worth an info line.
-        (decision.reason === "uncounted-claims" ? log.info : log.debug).call(log, { reqId: request.id, uid: call.uid, pod, reason: decision.reason, detail: decision.detail }, "skipped");
+        (decision.reason === "uncounted-claims" ? log.info : log.debug).call(log, { reqId: request.id, uid: call.uid, pod: pod(), reason: decision.reason, detail: decision.detail }, "skipped");
         break;
       case "matched":
         reply.outcome = decision.patch.length > 0 ? "mutated" : "unchanged";
@@ -92,7 +92,7 @@ export function registerAdmissionRoutes(app: FastifyInstance, deps: AdmissionRou
       case "unmatched":
         reply.outcome = "unmatched";
         metrics.admissionDecisions.inc({ decision: "unmatched", rule: "" });
-        log.info({ reqId: request.id, uid: call.uid, pod, gpus: decision.gpus, trials: decision.trials }, "no rule matched");
+        log.info({ reqId: request.id, uid: call.uid, pod: pod(), gpus: decision.gpus, trials: decision.trials }, "no rule matched");
         break;
     }
     return reply.type("application/json; charset=utf-8").send(admissionReviewText(respondToDecision(call.uid, decision)));
