@@ -6,6 +6,7 @@
 // explanations); scoreRows gives the same scores from a flat table of keys
 // without sorting it, for requests with thousands of nodes.
 import { MAX_EXTENDER_PRIORITY } from "./schema.js";
+import { scratchArray } from "./scratch.js";
 import { compareTuples, type ScoredNode } from "./score.js";
 
 export interface NodeScore {
@@ -50,14 +51,13 @@ function compareRows(keys: Float64Array, width: number, a: number, b: number): n
  * final place of its representative (1 if it was pushed out). Returns the row
  * of a best tuple (the first such row), or -1 for no rows.
  */
-/** Representatives of scoreRows, reused from call to call (a call is synchronous): no off-heap buffer per call. */
-let repScratch = new Int32Array(0);
+/** Representatives of scoreRows, reused from call to call (scratch.ts). */
+const scratchReps = scratchArray((n) => new Int32Array(n));
 
 export function scoreRows(keys: Float64Array, width: number, rows: number, out: Uint8Array): number {
   const top = new Int32Array(SCORED_RANKS);
   let count = 0;
-  if (repScratch.length < rows) repScratch = new Int32Array(Math.max(rows, repScratch.length * 2, 256));
-  const rep = repScratch;
+  const rep = scratchReps(rows);
   for (let r = 0; r < rows; r++) {
     // First place in top[0..count) whose tuple ranks at or below row r's.
     let lo = 0;

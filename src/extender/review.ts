@@ -14,6 +14,7 @@ import { nodeVerdict, requiredConstraints, type NodeVerdict, type VerdictCore } 
 import { podIntent, type PodIntent } from "./intent.js";
 import { normalizeScores, scoreRows, type NodeScore } from "./normalize.js";
 import { MAX_EXTENDER_PRIORITY } from "./schema.js";
+import { scratchArray } from "./scratch.js";
 import { compareTuples, explainScore, nodeTiers, nodeTierWidth, scoreNode, shapeTiers, type ScoreContext, type ScoredNode } from "./score.js";
 
 export interface ExtenderContext {
@@ -163,31 +164,11 @@ class PrioritizeResult implements PrioritizeOutcome {
   }
 }
 
-/**
- * Typed arrays reused from call to call for the per-node arrays of one
- * /prioritize: a call runs synchronously and none of them outlives it.
- * Allocated per call, each would be a buffer of its own outside the heap (a
- * few hundred KiB at 5,000 nodes), and V8 answers a steady stream of those with
- * full collections. Only the first `count` elements of each are ever read.
- */
-const scratch = { keys: new Float64Array(0), feasible: new Int32Array(0), slots: new Int32Array(0), scores: new Uint8Array(0) };
-const room = (n: number, have: number) => Math.max(n, have * 2, 256);
-function scratchKeys(n: number): Float64Array {
-  if (scratch.keys.length < n) scratch.keys = new Float64Array(room(n, scratch.keys.length));
-  return scratch.keys;
-}
-function scratchFeasible(n: number): Int32Array {
-  if (scratch.feasible.length < n) scratch.feasible = new Int32Array(room(n, scratch.feasible.length));
-  return scratch.feasible;
-}
-function scratchSlots(n: number): Int32Array {
-  if (scratch.slots.length < n) scratch.slots = new Int32Array(room(n, scratch.slots.length));
-  return scratch.slots;
-}
-function scratchScores(n: number): Uint8Array {
-  if (scratch.scores.length < n) scratch.scores = new Uint8Array(room(n, scratch.scores.length));
-  return scratch.scores;
-}
+// The per-node arrays of one /prioritize that never leave it (scratch.ts).
+const scratchKeys = scratchArray((n) => new Float64Array(n));
+const scratchFeasible = scratchArray((n) => new Int32Array(n));
+const scratchSlots = scratchArray((n) => new Int32Array(n));
+const scratchScores = scratchArray((n) => new Uint8Array(n));
 
 /**
  * Each feasible node's tuple as a row of a flat table: first the dense rank of

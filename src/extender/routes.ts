@@ -20,8 +20,6 @@ export interface ExtenderRouteDeps {
   readonly bodyLimit?: number;
   /** Where replies are written (json-writer.ts); a pool of its own by default. */
   readonly replyBuffers?: ReplyBuffers;
-  /** NodeNames lists seen lately (body.ts); a cache of its own by default. */
-  readonly nodeNameLists?: NodeNameLists;
 }
 
 /** Full-Nodes bodies from large clusters run to megabytes; names-only bodies stay small. */
@@ -61,7 +59,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     // ExtenderArgs with a NodeNames list kube-scheduler sent before are read without parsing the list again (body.ts);
     // every other body goes to the default JSON parser, as it does elsewhere.
     const parseJson = scope.getDefaultJsonParser("error", "error");
-    const lists = deps.nodeNameLists ?? new NodeNameLists(4, (reused) => metrics.extenderNodeLists.inc({ result: reused ? "reused" : "parsed" }));
+    const lists = new NodeNameLists(4, (reused) => metrics.extenderNodeLists.inc({ result: reused ? "reused" : "parsed" }));
     const parseText: JsonParse = (text) => {
       let value: unknown;
       let failure: unknown;
