@@ -1,8 +1,10 @@
 // The server half of `npm run bench:extender`: topofit's app with a TopologyStore
 // holding a synthetic fleet (nodes, bound pods) and DCGM data scraped through
 // the real DcgmStore, over HTTP, from the dcgm-exporter the parent serves for
-// every node; plus POST /noop, which parses the same body and passes every
-// node: the in-run baseline. Both processes build the same fleet from the same
+// every node; plus POST /noop, the in-run baseline: it reads the same body the
+// way the extender routes do (their body parser and decodeExtenderArgs) and
+// answers that every node passes, written as /filter writes its replies, so
+// that it differs from them only by the decision itself. Both processes build the same fleet from the same
 // seed, so nothing but requests crosses between them.
 //
 // Arguments: fleet size, base URL of the exporters (URL/<node> serves a node).
@@ -10,6 +12,9 @@
 // time per route since the last ask: from the request's arrival to its reply;
 // and the GC pauses meanwhile)
 // and "rescrape" (one more scrape of every node, timed).
+import { decodeExtenderArgs } from "../../src/extender/decode.js";
+import { ReplyBuffers } from "../../src/extender/json-writer.js";
+import { DEFAULT_EXTENDER_BODY_LIMIT, useExtenderBodyParser } from "../../src/extender/routes.js";
 import { buildApp } from "../../src/server/app.js";
 import { generateSelfSigned } from "../../src/server/tls.js";
 import { PolicyStore } from "../../src/policy/store.js";
@@ -61,9 +66,24 @@ for (const name of names) {
 
 const tls = await generateSelfSigned(["127.0.0.1"]);
 const app = buildApp({ log, metrics, currentPolicy: () => policies.current(), topology: store, https: tls });
-app.post("/noop", { bodyLimit: 64 * 1024 * 1024 }, async (request) => {
-  const body = request.body as { NodeNames?: string[] | null; Nodes?: { items?: unknown[] } | null };
-  return { NodeNames: body.NodeNames ?? null, Nodes: body.NodeNames ? null : body.Nodes, FailedNodes: {}, FailedAndUnresolvableNodes: {}, Error: "" };
+await app.register(async (scope) => {
+  useExtenderBodyParser(scope);
+  const buffers = new ReplyBuffers();
+  scope.post("/noop", { bodyLimit: DEFAULT_EXTENDER_BODY_LIMIT }, async (request, reply) => {
+    const decoded = decodeExtenderArgs(request.body);
+    if (!decoded.ok) return reply.code(400).send(decoded.error);
+    const out = buffers.writer();
+    reply.raw.once("close", () => buffers.release(out));
+    const nodes = decoded.call.nodes;
+    if (nodes.mode === "names") {
+      out.raw('{"NodeNames":[');
+      for (let i = 0; i < nodes.names.length; i++) (i === 0 ? out : out.raw(",")).string(nodes.names[i]!);
+      out.raw('],"Nodes":null,');
+    } else {
+      out.raw('{"Nodes":{"metadata":{},"items":').json(JSON.stringify(nodes.nodes)).raw('},"NodeNames":null,');
+    }
+    return reply.type("application/json; charset=utf-8").send(out.raw('"FailedNodes":{},"FailedAndUnresolvableNodes":{},"Error":""}').bytes());
+  });
 });
 let timings = new Map<string, number[]>();
 /** GC pauses since the last "timings". */

@@ -5,8 +5,10 @@
 // stream of pods (1, 2, 4 and 8 GPUs, mixed placements), one call at a time as
 // the scheduler does, in nodeCacheCapable mode (NodeNames) and with full Nodes
 // bodies. Baseline in the same run: POST /noop on the same server, which
-// parses the same body and passes every node. The server runs with the Node.js
-// options of the shipped extender sidecar (its heap limit).
+// reads the same body as the extender routes do and answers, as /filter
+// writes its replies, that every node passes (extender-server.ts). The
+// server runs with the Node.js options of the shipped extender sidecar (its
+// heap limit and young generation size).
 //
 // The calls are made by a lean process of their own (extender-caller.ts), over
 // one kept-alive TLS connection, so that pauses of this process's large heap

@@ -25,6 +25,14 @@ function isSpace(b: number): boolean {
   return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 }
 
+/** Lists made by NodeNameLists: arrays of strings, checked once when they were parsed, and frozen since. */
+const CHECKED_LISTS = new WeakSet<readonly string[]>();
+
+/** Whether `v` is an array of strings; a list NodeNameLists made is known to be one without looking at each name again. */
+export function isNameList(v: unknown): v is readonly string[] {
+  return CHECKED_LISTS.has(v as readonly string[]) || (Array.isArray(v) && v.every((n) => typeof n === "string"));
+}
+
 interface KnownList {
   readonly bytes: Buffer;
   readonly names: readonly string[];
@@ -67,6 +75,7 @@ export class NodeNameLists {
     const parsed = parse(region.toString("utf8"));
     if (Array.isArray(parsed) && parsed.every((n) => typeof n === "string")) {
       const names = Object.freeze(parsed as string[]);
+      CHECKED_LISTS.add(names);
       this.#known.unshift({ bytes: Buffer.from(region), names });
       if (this.#known.length > this.#keep) this.#known.pop();
       return names;

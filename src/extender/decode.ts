@@ -1,5 +1,6 @@
 // The only translation from ExtenderArgs into what filter and score work on.
 import type { PodWire } from "../admission/schema.js";
+import { isNameList } from "./body.js";
 import type { ExtenderArgsWire, NodeWire } from "./schema.js";
 
 export type NodeRefs =
@@ -37,8 +38,8 @@ export function decodeExtenderArgs(body: unknown): ExtenderDecodeResult {
   const podUid = typeof meta.uid === "string" && meta.uid !== "" ? meta.uid : podKey;
   let nodes: NodeRefs;
   if (Array.isArray(body.NodeNames)) {
-    if (!body.NodeNames.every((n) => typeof n === "string")) return fail("NodeNames must be an array of strings");
-    nodes = { mode: "names", names: body.NodeNames as string[] };
+    if (!isNameList(body.NodeNames)) return fail("NodeNames must be an array of strings");
+    nodes = { mode: "names", names: body.NodeNames };
   } else if (isObject(body.Nodes)) {
     const items = body.Nodes.items ?? [];
     if (!Array.isArray(items) || !items.every(isObject)) return fail("Nodes.items must be an array of Node objects");

@@ -112,9 +112,13 @@ export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutc
 
 export interface PrioritizeOutcome {
   readonly intent: PodIntent;
-  /** Every node of the request, best first (equal scores in request order), infeasible ones last. */
+  /** The request's nodes, in its order: the reply lists them so. */
+  readonly names: readonly string[];
+  /** nameScores[i]: the score of names[i], 0..10; 0 for a node the pod cannot use. */
+  readonly nameScores: ArrayLike<number>;
+  /** The same nodes best first, equal scores (infeasible nodes at 0 among them) in request order (built on demand: explain, tests). */
   readonly hosts: readonly string[];
-  /** hostScores[i]: the score of hosts[i], 0..10; 0 for a node the pod cannot use. */
+  /** hostScores[i]: the score of hosts[i]. */
   readonly hostScores: ArrayLike<number>;
   /** The node ranked first and the GPUs the pod would get there, if any node is feasible. */
   readonly top: { readonly node: string; readonly score: number; readonly choice: GpuSetChoice } | undefined;
@@ -139,16 +143,25 @@ function detail(judged: Judged, scoreCtx: ScoreContext): { scores: NodeScore[]; 
   return { scores: normalizeScores([...scored.values()]), scored, infeasible };
 }
 
-type PrioritizeFields = Omit<PrioritizeOutcome, "scores" | "scored" | "infeasible">;
+type PrioritizeFields = Omit<PrioritizeOutcome, "scores" | "scored" | "infeasible" | "hosts" | "hostScores">;
 interface PrioritizeResult extends PrioritizeFields {}
 
 class PrioritizeResult implements PrioritizeOutcome {
   readonly #detail: () => ReturnType<typeof detail>;
   #built: ReturnType<typeof detail> | undefined;
+  #ranked: { readonly hosts: string[]; readonly hostScores: Uint8Array } | undefined;
 
   constructor(fields: PrioritizeFields, lazy: () => ReturnType<typeof detail>) {
     Object.assign(this, fields);
     this.#detail = lazy;
+  }
+
+  get hosts(): readonly string[] {
+    return (this.#ranked ??= rankByScore(this.names, this.nameScores)).hosts;
+  }
+
+  get hostScores(): ArrayLike<number> {
+    return (this.#ranked ??= rankByScore(this.names, this.nameScores)).hostScores;
   }
 
   get scores(): readonly NodeScore[] {
@@ -162,6 +175,22 @@ class PrioritizeResult implements PrioritizeOutcome {
   get infeasible(): readonly string[] {
     return (this.#built ??= this.#detail()).infeasible;
   }
+}
+
+/** `names` best first by score (a stable counting sort: equal scores keep their order). */
+function rankByScore(names: readonly string[], scores: ArrayLike<number>): { hosts: string[]; hostScores: Uint8Array } {
+  const n = names.length;
+  const offset = new Int32Array(MAX_EXTENDER_PRIORITY + 2);
+  for (let i = 0; i < n; i++) offset[MAX_EXTENDER_PRIORITY - scores[i]! + 1]! += 1;
+  for (let b = 1; b < offset.length; b++) offset[b]! += offset[b - 1]!;
+  const hosts = new Array<string>(n);
+  const hostScores = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const at = offset[MAX_EXTENDER_PRIORITY - scores[i]!]!++;
+    hosts[at] = names[i]!;
+    hostScores[at] = scores[i]!;
+  }
+  return { hosts, hostScores };
 }
 
 // The per-node arrays of one /prioritize that never leave it (scratch.ts).
@@ -214,7 +243,7 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
   const intent = podIntent(call.pod, ctx.policy, ctx.policy.scoring.groupLabels, ctx.store.claimGpus);
   if (intent.gpus === 0) {
     const names = namesOf(call, ctx);
-    return new PrioritizeResult({ intent, hosts: names, hostScores: new Uint8Array(names.length), top: undefined, topReasons: [] }, () => ({ scores: [], scored: new Map(), infeasible: [...names] }));
+    return new PrioritizeResult({ intent, names, nameScores: new Uint8Array(names.length), top: undefined, topReasons: [] }, () => ({ scores: [], scored: new Map(), infeasible: [...names] }));
   }
   // Judge first: it drops expired reservations and this pod's own, which must not count as group members.
   const judged = judge(call, ctx, intent);
@@ -226,22 +255,8 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
   const { keys, width } = tupleRows(judged, feasible, count, scoreCtx);
   const scores = scratchScores(count);
   const best = scoreRows(keys, width, count, scores);
-  // Best first, equal scores in request order, then the infeasible nodes at 0.
-  const hosts = new Array<string>(n);
-  const hostScores = new Uint8Array(n);
-  const offset = new Int32Array(MAX_EXTENDER_PRIORITY + 1);
-  for (let f = 0; f < count; f++) offset[MAX_EXTENDER_PRIORITY - scores[f]!]! += 1;
-  for (let b = 0, at = 0; b <= MAX_EXTENDER_PRIORITY; b++) {
-    const size = offset[b]!;
-    offset[b] = at;
-    at += size;
-  }
-  for (let f = 0; f < count; f++) {
-    const at = offset[MAX_EXTENDER_PRIORITY - scores[f]!]!++;
-    hosts[at] = judged.names[feasible[f]!]!;
-    hostScores[at] = scores[f]!;
-  }
-  for (let i = 0, at = count; i < n; i++) if (!judged.cores[i]!.ok) hosts[at++] = judged.names[i]!;
+  const nameScores = new Uint8Array(n);
+  for (let f = 0; f < count; f++) nameScores[feasible[f]!] = scores[f]!;
   let top: PrioritizeOutcome["top"];
   let topReasons: string[] = [];
   if (best >= 0) {
@@ -253,7 +268,7 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
       topReasons = explainScore(judged.states[i]!, c.choice, scoreCtx);
     }
   }
-  return new PrioritizeResult({ intent, hosts, hostScores, top, topReasons }, () => detail(judged, scoreCtx));
+  return new PrioritizeResult({ intent, names: judged.names, nameScores, top, topReasons }, () => detail(judged, scoreCtx));
 }
 
 /** What scoring needs beyond the node: the pod's intent, where its group already runs, the policy's cost order. */

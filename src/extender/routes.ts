@@ -54,28 +54,9 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
     return { call: decoded.call, policy: snapshot.policy };
   };
 
-  // The routes live in a scope of their own, for the body parser below.
+  // The routes live in a scope of their own, for their body parser.
   void app.register(async (scope) => {
-    // ExtenderArgs with a NodeNames list kube-scheduler sent before are read without parsing the list again (body.ts);
-    // every other body goes to the default JSON parser, as it does elsewhere.
-    const parseJson = scope.getDefaultJsonParser("error", "error");
-    const lists = new NodeNameLists(4, (reused) => metrics.extenderNodeLists.inc({ result: reused ? "reused" : "parsed" }));
-    const parseText: JsonParse = (text) => {
-      let value: unknown;
-      let failure: unknown;
-      parseJson(undefined as never, text, (err, parsed) => {
-        failure = err;
-        value = parsed;
-      });
-      if (failure) throw failure;
-      return value;
-    };
-    scope.removeContentTypeParser("application/json");
-    scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
-      const fast = parseNodeNamesBody(body as Buffer, parseText, lists);
-      if (fast !== undefined) done(null, fast);
-      else parseJson(request, (body as Buffer).toString("utf8"), done);
-    });
+    useExtenderBodyParser(scope, (reused) => metrics.extenderNodeLists.inc({ result: reused ? "reused" : "parsed" }));
 
     scope.post("/filter", opts, async (request, reply) => {
       const started = begin(request, reply);
@@ -121,12 +102,40 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
       const top = outcome.top;
       if (top) {
         log.info(
-          { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: top.choice.gpus, why: outcome.topReasons, candidates: outcome.hosts.length },
+          { reqId: request.id, pod: call.podKey, node: top.node, score: top.score, gpus: top.choice.gpus, why: outcome.topReasons, candidates: outcome.names.length },
           "prioritize",
         );
       }
       return reply.type(JSON_TYPE).send(respondToPrioritize(outcome, writerFor(reply)));
     });
+  });
+}
+
+/**
+ * Makes `scope` (a plugin scope: the change stays inside it) read JSON bodies
+ * as the extender routes do: ExtenderArgs with a NodeNames list kube-scheduler
+ * sent before are read without parsing the list again (body.ts); every other
+ * body goes to the default JSON parser, as it does elsewhere. `onList` hears
+ * of every NodeNames list read, reused or parsed.
+ */
+export function useExtenderBodyParser(scope: FastifyInstance, onList?: (reused: boolean) => void): void {
+  const parseJson = scope.getDefaultJsonParser("error", "error");
+  const lists = new NodeNameLists(4, onList);
+  const parseText: JsonParse = (text) => {
+    let value: unknown;
+    let failure: unknown;
+    parseJson(undefined as never, text, (err, parsed) => {
+      failure = err;
+      value = parsed;
+    });
+    if (failure) throw failure;
+    return value;
+  };
+  scope.removeContentTypeParser("application/json");
+  scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    const fast = parseNodeNamesBody(body as Buffer, parseText, lists);
+    if (fast !== undefined) done(null, fast);
+    else parseJson(request, (body as Buffer).toString("utf8"), done);
   });
 }
 

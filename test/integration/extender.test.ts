@@ -98,7 +98,7 @@ describe("POST /prioritize", () => {
   it.each<[string, ExtenderFixture, boolean]>([
     ["a nodeCacheCapable request", "prioritize-names-inference-2gpu", true],
     ["a full-Nodes request", "prioritize-nodes-inference-2gpu", false],
-  ])("answers %s with a bare array of {Host, Score}, best first, within 0..10", async (_name, fixture, knowNodes) => {
+  ])("answers %s with a bare array of {Host, Score} in the request's order, within 0..10", async (_name, fixture, knowNodes) => {
     const t = buildTestApp({ topology: cluster({ knowNodes }) });
     const r = await post(t, "/prioritize", extenderFixture(fixture));
     expect(r.statusCode).toBe(200);
@@ -106,8 +106,8 @@ describe("POST /prioritize", () => {
     // The busy H100's last free NVLink pair first: an exact fit breaks no larger slot, which
     // outranks Spread's wish for the idle H100 (it would lose its 8-GPU slot); then the NV12 pair, then PCIe L40S.
     expect(scores).toEqual([
-      { Host: "dgx-h100-02", Score: 10 },
       { Host: "dgx-h100-01", Score: 9 },
+      { Host: "dgx-h100-02", Score: 10 },
       { Host: "a100-pcie-01", Score: 8 },
       { Host: "l40s-01", Score: 7 },
     ]);
@@ -143,8 +143,8 @@ describe("POST /prioritize", () => {
       { Host: "a100-pcie-01", Score: 9 },
     ]);
     expect((await post(t, "/prioritize", pod("vllm-b"))).json()).toEqual([
-      { Host: "a100-pcie-01", Score: 10 },
       { Host: "dgx-h100-02", Score: 0 },
+      { Host: "a100-pcie-01", Score: 10 },
     ]);
     await t.app.close();
   });

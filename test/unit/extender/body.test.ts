@@ -3,7 +3,7 @@
 // body parser. Either way the result must be what JSON.parse gives.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { NodeNameLists, parseNodeNamesBody } from "../../../src/extender/body.js";
+import { isNameList, NodeNameLists, parseNodeNamesBody } from "../../../src/extender/body.js";
 
 const parse = (text: string): unknown => JSON.parse(text);
 const pod = { metadata: { name: "trainer-0", namespace: "ml", annotations: { "topofit.io/placement": '{"gpuLinks":"Any"}' } } };
@@ -70,6 +70,17 @@ describe("parseNodeNamesBody", () => {
     expect(out.NodeNames).toEqual(["a", 1]);
     parseNodeNamesBody(Buffer.from('{"Pod":{},"Nodes":null,"NodeNames":["a",1]}'), parse, lists);
     expect(lists.stats.hits).toBe(0);
+  });
+
+  it("marks the lists it makes as checked name lists; other arrays are looked at name by name, frozen or not", () => {
+    const made = (parseNodeNamesBody(goBody(names), parse, new NodeNameLists()) as { NodeNames: readonly string[] }).NodeNames;
+    expect(isNameList(made)).toBe(true);
+    expect(isNameList(["a", "b"])).toBe(true);
+    expect(isNameList([])).toBe(true);
+    expect(isNameList(Object.freeze(["a", 1]))).toBe(false);
+    expect(isNameList(["a", null])).toBe(false);
+    expect(isNameList("a")).toBe(false);
+    expect(isNameList({ length: 0 })).toBe(false);
   });
 
   it("equals JSON.parse of the whole body whenever it reads one, over random pods and lists", () => {

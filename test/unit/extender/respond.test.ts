@@ -1,10 +1,11 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { VerdictCore } from "../../../src/extender/filter.js";
 import type { PodIntent } from "../../../src/extender/intent.js";
 import { JsonWriter, ReplyBuffers } from "../../../src/extender/json-writer.js";
-import { filterError } from "../../../src/extender/respond.js";
+import { filterError, respondToFilter, respondToPrioritize } from "../../../src/extender/respond.js";
 import type { FilterOutcome, PrioritizeOutcome } from "../../../src/extender/review.js";
-import { MAX_EXTENDER_PRIORITY, MIN_EXTENDER_PRIORITY } from "../../../src/extender/schema.js";
+import { MAX_EXTENDER_PRIORITY, MIN_EXTENDER_PRIORITY, type ExtenderFilterResultWire } from "../../../src/extender/schema.js";
 import type { GpuSetChoice } from "../../../src/topology/node-state.js";
 import { extenderCall, filterReply, gpuNodeWire, prioritizeReply, type ExtenderMode } from "../../builders/extender.js";
 import { pod } from "../../builders/pod.js";
@@ -91,7 +92,40 @@ describe("respondToFilter", () => {
   });
 });
 
+describe("respondToFilter for a list sent again", () => {
+  // The same frozen array (what body.ts hands out for a repeated list) is answered from names
+  // encoded once; the bytes must be those a fresh list gets, for any pattern of verdicts.
+  const names = Object.freeze(Array.from({ length: 30 }, (_, i) => (i === 4 ? "gpu-ü-04" : i === 9 ? 'odd"09' : `gpu-${String(i).padStart(2, "0")}`)));
+  const c = extenderCall(pod().name("p").namespace("ml").gpus(2).build(), [], "names");
+  const namesCall = { ...c, nodes: { mode: "names" as const, names } };
+  const freshCall = { ...c, nodes: { mode: "names" as const, names: [...names] } };
+
+  it("writes what it writes for a fresh list, over random verdicts, runs of passing nodes at either end included", () => {
+    let calls = 0;
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(PASS, BUSY, WIRING, NO_GPUS), { minLength: names.length, maxLength: names.length }), fc.boolean(), (cores, passThrough) => {
+        const outcome = (list: readonly string[]): FilterOutcome => ({ intent: INTENT, names: list, cores, passThrough, verdicts: [] });
+        const again = respondToFilter(namesCall, outcome(names)).toString("utf8");
+        const afresh = respondToFilter(freshCall, outcome(freshCall.nodes.names)).toString("utf8");
+        expect(again).toBe(afresh);
+        const parsed = JSON.parse(again) as ExtenderFilterResultWire;
+        expect(parsed.NodeNames).toEqual(names.filter((_, i) => passThrough || cores[i]!.ok));
+        calls += 1;
+      }),
+      { numRuns: 300, examples: [[new Array(names.length).fill(PASS), false], [new Array(names.length).fill(BUSY), false]] },
+    );
+    expect(calls).toBeGreaterThanOrEqual(300);
+  });
+});
+
 describe("JsonWriter", () => {
+  it("copies spans of bytes, short and long, as they are", () => {
+    const src = Buffer.from(`"${"x".repeat(100)}","y"`);
+    const out = new JsonWriter(4);
+    expect(out.raw("[").copy(src, 0, 102).raw(",").copy(src, 103, 106).raw("]").bytes().toString()).toBe(`["${"x".repeat(100)}","y"]`);
+  });
+
+
   it.each<[string]>([["gpu-00001"], ['a "quoted" name'], ["back\\slash"], ["new\nline"], ["ünïcode"], ["\u2028"], ["emoji 🚀"], [""]])("writes %j as JSON.stringify does", (s) => {
     const out = new JsonWriter(4);
     const text = out.raw("[").string(s).raw(",").repeatedString(s).raw("]").bytes().toString("utf8");
@@ -164,6 +198,8 @@ describe("ReplyBuffers", () => {
 describe("respondToPrioritize", () => {
   const outcome: PrioritizeOutcome = {
     intent: INTENT,
+    names: ["dgx-01", "dgx-02", "l40s-01", "cpu-01"],
+    nameScores: [9, 10, 0, 0],
     hosts: ["dgx-02", "dgx-01", "l40s-01", "cpu-01"],
     hostScores: [10, 9, 0, 0],
     top: { node: "dgx-02", score: 10, choice: CHOICE },
@@ -173,10 +209,10 @@ describe("respondToPrioritize", () => {
     infeasible: ["l40s-01", "cpu-01"],
   };
 
-  it("is a bare array of {Host, Score} in the outcome's order: feasible nodes best first, then every infeasible node at 0", () => {
+  it("is a bare array of {Host, Score}, one per node of the request, in its order", () => {
     expect(prioritizeReply(outcome)).toEqual([
-      { Host: "dgx-02", Score: 10 },
       { Host: "dgx-01", Score: 9 },
+      { Host: "dgx-02", Score: 10 },
       { Host: "l40s-01", Score: 0 },
       { Host: "cpu-01", Score: 0 },
     ]);
@@ -191,6 +227,34 @@ describe("respondToPrioritize", () => {
   });
 
   it("answers an empty array for a request without nodes", () => {
-    expect(prioritizeReply({ ...outcome, hosts: [], hostScores: [], top: undefined })).toEqual([]);
+    expect(prioritizeReply({ ...outcome, names: [], nameScores: [], top: undefined })).toEqual([]);
+    expect(prioritizeReply({ ...outcome, names: Object.freeze([]), nameScores: [], top: undefined })).toEqual([]);
+  });
+
+  it("gives a list sent again (the same frozen array) the same bytes it would write afresh, whatever the scores", () => {
+    const names = Object.freeze(Array.from({ length: 40 }, (_, i) => (i === 7 ? "gpu-ü-07" : i === 8 ? 'odd"name' : `gpu-${i}`)));
+    const fresh = [...names];
+    const seen = new Set<string>();
+    for (let round = 0; round < 6; round++) {
+      // Every score 0..10 at every position over the rounds, including the slot's two widths.
+      const nameScores = Uint8Array.from(names, (_, i) => (i * 3 + round * 5) % 11);
+      const again = respondToPrioritize({ ...outcome, names, nameScores }).toString("utf8");
+      const afresh = respondToPrioritize({ ...outcome, names: fresh, nameScores }).toString("utf8");
+      expect(again).toBe(afresh);
+      expect(JSON.parse(again)).toEqual(names.map((Host, i) => ({ Host, Score: nameScores[i] })));
+      seen.add(again);
+    }
+    expect(seen.size).toBe(6);
+  });
+
+  it("writes a repeated list's reply into the writer it is given, which may be reused for the next reply", () => {
+    const names = Object.freeze(["a", "b", "c"]);
+    const out = new JsonWriter(8);
+    const replies = [[10, 0, 5], [1, 10, 0], [0, 0, 10]].map((scores) => JSON.parse(respondToPrioritize({ ...outcome, names, nameScores: scores }, out).toString()) as unknown);
+    expect(replies).toEqual([
+      [{ Host: "a", Score: 10 }, { Host: "b", Score: 0 }, { Host: "c", Score: 5 }],
+      [{ Host: "a", Score: 1 }, { Host: "b", Score: 10 }, { Host: "c", Score: 0 }],
+      [{ Host: "a", Score: 0 }, { Host: "b", Score: 0 }, { Host: "c", Score: 10 }],
+    ]);
   });
 });

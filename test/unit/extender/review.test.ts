@@ -131,8 +131,8 @@ describe("the in-flight ledger", () => {
     ]);
     const second = prioritizeReply(prioritizeCall(extenderCall(gpuPod("tp-1", 2, NVLINK_PAIR), nodes), ctx));
     expect(second).toEqual([
-      { Host: "a100-02", Score: 10 },
       { Host: "a100-01", Score: 0 },
+      { Host: "a100-02", Score: 10 },
     ]);
     const third = filterCall(extenderCall(gpuPod("tp-2", 2, NVLINK_PAIR), nodes), ctx);
     expect(third.verdicts.map((v) => v.ok)).toEqual([false, false]);
