@@ -5,7 +5,7 @@ import { resolveDcgmHealthRules } from "../topology/dcgm.js";
 import { DEFAULT_DRA } from "../topology/dra.js";
 import type { TopologyProfile } from "../topology/profiles.js";
 import { CLAIM_REQUEST_NAME, encodePlacement } from "./model.js";
-import type { DraInjectSpec, PlacementPolicyDocument, PlacementSpec, RuleSpec } from "./schema.js";
+import { COST_CLASS_NAMES, type DraInjectSpec, type PlacementPolicyDocument, type PlacementSpec, type RuleSpec } from "./schema.js";
 
 export const DEFAULT_GPU_RESOURCES = ["nvidia.com/gpu"] as const;
 export const DEFAULT_EXCLUDED_NAMESPACES = ["kube-system", "topofit-system"] as const;
@@ -83,7 +83,9 @@ export function buildPolicy(doc: PlacementPolicyDocument): Policy {
     // Validated by validateProfiles during validatePolicyDocument.
     topologyProfiles: (spec.topologyProfiles ?? []) as TopologyProfile[],
     scoring: {
-      costPreference: spec.scoring?.costPreference ?? [],
+      // The code's own constants for the same names: a node's cost class is one of them, so the
+      // comparison made for every candidate node is one of references, not of characters.
+      costPreference: (spec.scoring?.costPreference ?? []).map((c) => COST_CLASS_NAMES.find((k) => k === c) ?? c),
       groupLabels: spec.scoring?.groupLabels ?? [...DEFAULT_GROUP_LABELS],
     },
     gpuResources,
