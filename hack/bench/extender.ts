@@ -73,17 +73,24 @@ async function startExporters(nodes: readonly ExporterNode[], pods: readonly Fle
 }
 
 /**
- * The Node.js options the shipped extender sidecar runs with (NODE_OPTIONS of
- * the topofit container in manifests/base/scheduler.yaml): the server is
+ * The Node.js options the shipped extender sidecar runs with (the flags in
+ * the topofit container's command and its NODE_OPTIONS, in
+ * manifests/base/scheduler.yaml): the server is
  * measured with the heap limit it has in production, which also decides how
  * far V8 lets garbage pile up before collecting it.
  */
 function shippedNodeOptions(): string[] {
   const file = fileURLToPath(new URL("../../manifests/base/scheduler.yaml", import.meta.url));
+  type Container = { name: string; command?: string[]; env?: { name: string; value?: string }[] };
   for (const doc of parseAllDocuments(readFileSync(file, "utf8"))) {
-    const containers = (doc.toJS() as { spec?: { template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } } } })?.spec?.template?.spec?.containers ?? [];
-    const value = containers.find((c) => c.name === "topofit")?.env?.find((e) => e.name === "NODE_OPTIONS")?.value;
-    if (value !== undefined) return value.split(/\s+/).filter(Boolean);
+    const containers = (doc.toJS() as { spec?: { template?: { spec?: { containers?: Container[] } } } })?.spec?.template?.spec?.containers ?? [];
+    const topofit = containers.find((c) => c.name === "topofit");
+    const value = topofit?.env?.find((e) => e.name === "NODE_OPTIONS")?.value;
+    if (value === undefined) continue;
+    // Flags given to node itself in the container's command (`node <flags> <script>`), then NODE_OPTIONS.
+    const command = topofit?.command ?? [];
+    const flags = command[0] === "node" ? command.slice(1).filter((a) => a.startsWith("--")) : [];
+    return [...flags, ...value.split(/\s+/).filter(Boolean)];
   }
   throw new Error(`${file} sets no NODE_OPTIONS for the topofit container`);
 }

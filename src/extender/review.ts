@@ -20,6 +20,15 @@ import { compareTuples, explainScore, nodeTiers, nodeTierWidth, scoreNode, shape
 export interface ExtenderContext {
   readonly policy: Policy;
   readonly store: TopologyStore;
+  /**
+   * The outcome's per-node arrays (verdicts, node states) are the same arrays
+   * on every call that sets this, overwritten by the next one: for a caller
+   * that is done with an outcome before it makes another call, as the HTTP
+   * routes are (they answer synchronously). At thousands of nodes two fresh
+   * arrays per call were most of the garbage a call made, and so most of the
+   * young-generation collections that land inside calls.
+   */
+  readonly reuseArrays?: boolean;
 }
 
 export interface FilterOutcome {
@@ -52,14 +61,21 @@ interface Judged {
   readonly states: (NodeState | undefined)[];
 }
 
+/** The arrays judge fills when the context allows reusing them (ExtenderContext.reuseArrays). */
+const reused = { cores: [] as VerdictCore[], states: [] as (NodeState | undefined)[] };
+
 function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): Judged {
   const resource = ctx.policy.gpuResources[0] ?? "nvidia.com/gpu";
   const constraints = requiredConstraints(intent.placement);
   // A reservation left by an earlier attempt for this same pod must not count against it.
   ctx.store.release(call.podUid);
   const names = namesOf(call, ctx);
-  const states = ctx.store.statesOf(names);
-  const cores = new Array<VerdictCore>(names.length);
+  const states = ctx.store.statesOf(names, ctx.reuseArrays === true ? reused.states : undefined);
+  let cores: VerdictCore[];
+  if (ctx.reuseArrays === true) {
+    cores = reused.cores;
+    cores.length = names.length;
+  } else cores = new Array<VerdictCore>(names.length);
   for (let i = 0; i < names.length; i++) cores[i] = nodeVerdict(states[i], intent.gpus, resource, constraints);
   return { names, cores, states };
 }

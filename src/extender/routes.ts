@@ -62,7 +62,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
       const started = begin(request, reply);
       if (!started) return reply;
       const { call, policy } = started;
-      const outcome = filterCall(call, { policy, store: deps.store });
+      const outcome = filterCall(call, { policy, store: deps.store, reuseArrays: true });
       const body = respondToFilter(call, outcome, writerFor(reply));
       let passed = 0;
       let failed = 0;
@@ -97,7 +97,7 @@ export function registerExtenderRoutes(app: FastifyInstance, deps: ExtenderRoute
       const started = begin(request, reply);
       if (!started) return reply;
       const { call, policy } = started;
-      const outcome = prioritizeCall(call, { policy, store: deps.store });
+      const outcome = prioritizeCall(call, { policy, store: deps.store, reuseArrays: true });
       reply.outcome = outcome.intent.gpus === 0 ? "no_gpus" : "scored";
       const top = outcome.top;
       if (top) {

@@ -450,9 +450,10 @@ export class TopologyStore {
    * know): what state() gives for each. A frozen list passed before (the very
    * array: extender requests that repeat a node list get the same one, see
    * extender/body.ts) is not looked up name by name again as long as no node
-   * was added, replaced or removed meanwhile.
+   * was added, replaced or removed meanwhile. With `into`, that array is
+   * filled (and its length set) instead of a new one.
    */
-  statesOf(names: readonly string[]): (NodeState | undefined)[] {
+  statesOf(names: readonly string[], into?: (NodeState | undefined)[]): (NodeState | undefined)[] {
     const reusable = Object.isFrozen(names);
     let resolved = reusable ? this.#resolved.get(names) : undefined;
     if (resolved === undefined || resolved.epoch !== this.#entriesEpoch) {
@@ -460,7 +461,11 @@ export class TopologyStore {
       if (reusable) this.#resolved.set(names, resolved);
     }
     const entries = resolved.entries;
-    const out = new Array<NodeState | undefined>(entries.length);
+    let out: (NodeState | undefined)[];
+    if (into !== undefined) {
+      out = into;
+      out.length = entries.length;
+    } else out = new Array<NodeState | undefined>(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       out[i] = entry === undefined ? undefined : (entry.state ??= this.#build(entry.node));

@@ -3,6 +3,7 @@
 // example policy, command-line flags), the least-privilege RBAC they promise,
 // and hardened pod templates. Rendering with kustomize and validation by a real
 // API server are in test/e2e/manifests.e2e.test.ts.
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -149,6 +150,24 @@ describe("the topofit containers", () => {
   it.each(topofitContainers)("%s: its arguments are accepted by topofit's own command-line parser", (_n, c) => {
     const parsed = parseCommand(c.args ?? [], { ...envOf(c), KUBERNETES_SERVICE_HOST: "10.96.0.1" });
     expect(parsed).toMatchObject({ ok: true });
+  });
+
+  it("only the extender sidecar sets a command: the image's entrypoint with Node flags that Node accepts", () => {
+    const withCommand = topofitContainers.filter(([, c]) => c.command !== undefined);
+    expect(withCommand.map(([n]) => n)).toEqual(["topofit-scheduler/topofit"]);
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(path.join(repoRoot, "Dockerfile"), "utf8"))?.[1] ?? "[]") as string[];
+    expect(entrypoint).toEqual(["node", "/app/dist/main.js"]);
+    for (const [, c] of withCommand) {
+      const command = c.command!;
+      expect([command[0], command.at(-1)]).toEqual(entrypoint);
+      const flags = command.slice(1, -1);
+      expect(flags.length).toBeGreaterThan(0);
+      for (const flag of flags) expect(flag).toMatch(/^--[a-z-]+(=\S+)?$/);
+      // Node exits non-zero on a flag it does not know.
+      const run = spawnSync(process.execPath, [...flags, "-e", "0"], { encoding: "utf8" });
+      expect(run.stderr).toBe("");
+      expect(run.status).toBe(0);
+    }
   });
 
   it("the DCGM component adds a --dcgm-service flag that the parser accepts", () => {

@@ -187,3 +187,36 @@ describe("the in-flight ledger", () => {
     expect(prioritizeCall(call, ctx).topReasons).toContain("locality: no group members placed yet");
   });
 });
+
+describe("reuseArrays", () => {
+  const nodes = [gpuNodeWire("dgx-01").h100().build(), gpuNodeWire("dgx-02").h100().build(), gpuNodeWire("l40s-01").l40s().build(), gpuNodeWire("cpu-01").build()];
+
+  it("fills the same per-node arrays on every call, with the answers fresh arrays get, sized to each call's list", () => {
+    const store = topologyStore(nodes);
+    occupy(store, "dgx-02", 6);
+    const reusing: ExtenderContext = { policy, store, reuseArrays: true };
+    const fresh: ExtenderContext = { policy, store };
+    const first = filterCall(extenderCall(gpuPod("a", 4, NVLINK_PAIR), nodes), reusing);
+    const firstCores = [...first.cores];
+    const second = filterCall(extenderCall(gpuPod("b", 1, ANY), nodes.slice(0, 2)), reusing);
+    expect(second.cores).toBe(first.cores);
+    expect(second.cores).toHaveLength(2);
+    expect(first.cores).not.toEqual(firstCores);
+    const again = filterCall(extenderCall(gpuPod("b", 1, ANY), nodes.slice(0, 2)), fresh);
+    expect(again.cores).not.toBe(second.cores);
+    expect([...second.cores]).toEqual([...again.cores]);
+    const scored = prioritizeCall(extenderCall(gpuPod("c", 2, NVLINK_PAIR), nodes), reusing);
+    const scoredFresh = prioritizeCall(extenderCall(gpuPod("c", 2, NVLINK_PAIR), nodes), fresh);
+    expect(Array.from(scored.nameScores)).toEqual(Array.from(scoredFresh.nameScores));
+    expect(scored.top?.node).toBe(scoredFresh.top?.node);
+  });
+
+  it("leaves outcomes of calls without it untouched by later calls", () => {
+    const store = topologyStore(nodes);
+    const kept = filterCall(extenderCall(gpuPod("a", 8, ANY), nodes), { policy, store });
+    const copy = [...kept.cores];
+    filterCall(extenderCall(gpuPod("b", 1, ANY), nodes), { policy, store, reuseArrays: true });
+    filterCall(extenderCall(gpuPod("c", 1, ANY), nodes), { policy, store });
+    expect([...kept.cores]).toEqual(copy);
+  });
+});
