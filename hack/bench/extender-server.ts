@@ -3,8 +3,9 @@
 // the real DcgmStore, over HTTP, from the dcgm-exporter the parent serves for
 // every node; plus POST /noop, the in-run baseline: it reads the same body the
 // way the extender routes do (their body parser and decodeExtenderArgs) and
-// answers that every node passes, written as /filter writes its replies, so
-// that it differs from them only by the decision itself. Both processes build the same fleet from the same
+// answers that every node passes, written into pooled buffers as /filter's
+// replies are (though it encodes every name on every call, where /filter
+// copies a repeated list's names encoded once). Both processes build the same fleet from the same
 // seed, so nothing but requests crosses between them.
 //
 // Arguments: fleet size, base URL of the exporters (URL/<node> serves a node).

@@ -5,8 +5,8 @@
 // stream of pods (1, 2, 4 and 8 GPUs, mixed placements), one call at a time as
 // the scheduler does, in nodeCacheCapable mode (NodeNames) and with full Nodes
 // bodies. Baseline in the same run: POST /noop on the same server, which
-// reads the same body as the extender routes do and answers, as /filter
-// writes its replies, that every node passes (extender-server.ts). The
+// reads the same body as the extender routes do and answers, into pooled
+// buffers as /filter does, that every node passes (extender-server.ts). The
 // server runs with the Node.js options of the shipped extender sidecar (its
 // heap limit and young generation size).
 //
@@ -89,7 +89,7 @@ function shippedNodeOptions(): string[] {
     if (value === undefined) continue;
     // Flags given to node itself in the container's command (`node <flags> <script>`), then NODE_OPTIONS.
     const command = topofit?.command ?? [];
-    const flags = command[0] === "node" ? command.slice(1).filter((a) => a.startsWith("--")) : [];
+    const flags = command[0] === "node" ? command.slice(1, -1) : [];
     return [...flags, ...value.split(/\s+/).filter(Boolean)];
   }
   throw new Error(`${file} sets no NODE_OPTIONS for the topofit container`);

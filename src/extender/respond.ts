@@ -124,8 +124,8 @@ const SCORE_ENDS = SLOTS.map((slot) => `${slot}}`);
 
 /**
  * Writes `[{"Host":…,"Score":__},…]` for `names`, each score slot filled from
- * `scores` (blank when there are none), and records where each slot starts
- * (in `slots`, when given).
+ * `scores` (0 when there are none), and records where each slot starts (in
+ * `slots`, when given).
  */
 function writeHosts(out: JsonWriter, names: readonly string[], scores: ArrayLike<number> | undefined, slots: Int32Array | undefined): void {
   out.raw("[");

@@ -1,6 +1,7 @@
 // One extender call: decode the pod's intent, take a verdict per node, score the
-// feasible ones. Pure apart from the store's memoised state and the ledger
-// reservation it records for the node it ranks first.
+// feasible ones. Pure apart from the store's memoised state, the ledger
+// reservation it records for the node it ranks first, and the per-node arrays
+// it reuses from call to call when asked to (ExtenderContext.reuseArrays).
 //
 // Per node, a request costs a map lookup and an array read: verdicts are
 // memoised on the node's GPU shape, and the tiers a shape decides are computed
@@ -24,7 +25,9 @@ export interface ExtenderContext {
    * The outcome's per-node arrays (verdicts, node states) are the same arrays
    * on every call that sets this, overwritten by the next one: for a caller
    * that is done with an outcome before it makes another call, as the HTTP
-   * routes are (they answer synchronously). At thousands of nodes two fresh
+   * routes are (they answer synchronously). An outcome's details built on
+   * demand (verdicts, scores, scored, infeasible) throw once a later call
+   * has reused its arrays. At thousands of nodes two fresh
    * arrays per call were most of the garbage a call made, and so most of the
    * young-generation collections that land inside calls.
    */
@@ -59,10 +62,19 @@ interface Judged {
   readonly names: readonly string[];
   readonly cores: VerdictCore[];
   readonly states: (NodeState | undefined)[];
+  /** Set when the arrays are the reused ones: the call that filled them. */
+  readonly generation: number | undefined;
 }
 
-/** The arrays judge fills when the context allows reusing them (ExtenderContext.reuseArrays). */
-const reused = { cores: [] as VerdictCore[], states: [] as (NodeState | undefined)[] };
+/** The arrays judge fills when the context allows reusing them (ExtenderContext.reuseArrays), and which call filled them last. */
+const reused = { cores: [] as VerdictCore[], states: [] as (NodeState | undefined)[], generation: 0 };
+
+/** Throws when a later call has refilled the reused arrays an outcome was built from. */
+function assertCurrent(generation: number | undefined): void {
+  if (generation !== undefined && generation !== reused.generation) {
+    throw new Error("this outcome's per-node arrays were reused by a later call (ExtenderContext.reuseArrays): read its details before making another call");
+  }
+}
 
 function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): Judged {
   const resource = ctx.policy.gpuResources[0] ?? "nvidia.com/gpu";
@@ -72,12 +84,14 @@ function judge(call: ExtenderCall, ctx: ExtenderContext, intent: PodIntent): Jud
   const names = namesOf(call, ctx);
   const states = ctx.store.statesOf(names, ctx.reuseArrays === true ? reused.states : undefined);
   let cores: VerdictCore[];
+  let generation: number | undefined;
   if (ctx.reuseArrays === true) {
     cores = reused.cores;
     cores.length = names.length;
+    generation = ++reused.generation;
   } else cores = new Array<VerdictCore>(names.length);
   for (let i = 0; i < names.length; i++) cores[i] = nodeVerdict(states[i], intent.gpus, resource, constraints);
-  return { names, cores, states };
+  return { names, cores, states, generation };
 }
 
 // Outcomes are class instances, not object literals with getters: a literal's
@@ -89,14 +103,17 @@ interface FilterResult extends FilterFields {}
 
 class FilterResult implements FilterOutcome {
   readonly #states: readonly (NodeState | undefined)[];
+  readonly #generation: number | undefined;
   #verdicts: NodeVerdict[] | undefined;
 
-  constructor(fields: FilterFields, states: readonly (NodeState | undefined)[]) {
+  constructor(fields: FilterFields, states: readonly (NodeState | undefined)[], generation?: number) {
     Object.assign(this, fields);
     this.#states = states;
+    this.#generation = generation;
   }
 
   get verdicts(): readonly NodeVerdict[] {
+    if (this.#verdicts === undefined) assertCurrent(this.#generation);
     return (this.#verdicts ??= this.names.map((node, i): NodeVerdict => {
       const c = this.cores[i]!;
       return c.ok ? { ok: true, node, state: this.#states[i]!, choice: c.choice } : { ok: false, node, reason: c.reason, resolvable: c.resolvable };
@@ -110,7 +127,7 @@ export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutc
     const names = namesOf(call, ctx);
     return new FilterResult({ intent, passThrough: true, names, cores: names.map(() => PASS) }, []);
   }
-  const { names, cores, states } = judge(call, ctx, intent);
+  const { names, cores, states, generation } = judge(call, ctx, intent);
   let only = -1;
   let passed = 0;
   for (let i = 0; i < cores.length; i++) {
@@ -123,7 +140,7 @@ export function filterCall(call: ExtenderCall, ctx: ExtenderContext): FilterOutc
     const c = cores[only]!;
     if (c.ok) reserveTop(call, ctx, intent, names[only]!, c.choice.gpus);
   }
-  return new FilterResult({ intent, passThrough: false, names, cores }, states);
+  return new FilterResult({ intent, passThrough: false, names, cores }, states, generation);
 }
 
 export interface PrioritizeOutcome {
@@ -132,7 +149,7 @@ export interface PrioritizeOutcome {
   readonly names: readonly string[];
   /** nameScores[i]: the score of names[i], 0..10; 0 for a node the pod cannot use. */
   readonly nameScores: ArrayLike<number>;
-  /** The same nodes best first, equal scores (infeasible nodes at 0 among them) in request order (built on demand: explain, tests). */
+  /** The same nodes best first, equal scores (infeasible nodes at 0 among them) in request order (built on demand, for tests and diagnostics). */
   readonly hosts: readonly string[];
   /** hostScores[i]: the score of hosts[i]. */
   readonly hostScores: ArrayLike<number>;
@@ -284,7 +301,10 @@ export function prioritizeCall(call: ExtenderCall, ctx: ExtenderContext): Priori
       topReasons = explainScore(judged.states[i]!, c.choice, scoreCtx);
     }
   }
-  return new PrioritizeResult({ intent, names: judged.names, nameScores, top, topReasons }, () => detail(judged, scoreCtx));
+  return new PrioritizeResult({ intent, names: judged.names, nameScores, top, topReasons }, () => {
+    assertCurrent(judged.generation);
+    return detail(judged, scoreCtx);
+  });
 }
 
 /** What scoring needs beyond the node: the pod's intent, where its group already runs, the policy's cost order. */

@@ -103,7 +103,7 @@ describe("POST /prioritize", () => {
     const r = await post(t, "/prioritize", extenderFixture(fixture));
     expect(r.statusCode).toBe(200);
     const scores = r.json<HostPriorityWire[]>();
-    // The busy H100's last free NVLink pair first: an exact fit breaks no larger slot, which
+    // The busy H100's last free NVLink pair ranks highest: an exact fit breaks no larger slot, which
     // outranks Spread's wish for the idle H100 (it would lose its 8-GPU slot); then the NV12 pair, then PCIe L40S.
     expect(scores).toEqual([
       { Host: "dgx-h100-01", Score: 9 },

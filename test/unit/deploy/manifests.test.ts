@@ -163,11 +163,17 @@ describe("the topofit containers", () => {
       const flags = command.slice(1, -1);
       expect(flags.length).toBeGreaterThan(0);
       for (const flag of flags) expect(flag).toMatch(/^--[a-z-]+(=\S+)?$/);
-      // Node exits non-zero on a flag it does not know.
-      const run = spawnSync(process.execPath, [...flags, "-e", "0"], { encoding: "utf8" });
+      // Node exits non-zero on a flag it does not know, and on NODE_OPTIONS it does not take there.
+      const run = spawnSync(process.execPath, [...flags, "-e", "0"], { encoding: "utf8", env: { PATH: process.env.PATH, NODE_OPTIONS: envOf(c).NODE_OPTIONS } });
       expect(run.stderr).toBe("");
       expect(run.status).toBe(0);
     }
+  });
+
+  it.each(topofitContainers)("%s: its NODE_OPTIONS, if any, are accepted there by Node", (_n, c) => {
+    const value = envOf(c).NODE_OPTIONS ?? "";
+    const run = spawnSync(process.execPath, ["-e", "0"], { encoding: "utf8", env: { PATH: process.env.PATH, NODE_OPTIONS: value } });
+    expect([run.status, run.stderr]).toEqual([0, ""]);
   });
 
   it("the DCGM component adds a --dcgm-service flag that the parser accepts", () => {

@@ -2,7 +2,7 @@
 // tiers a GPU shape decides are ranked once per distinct verdict, and only the
 // best nine distinct tuples are kept. On random fleets its scores must be the
 // ones that ranking every node's full tuple gives (normalizeScores over
-// scoreNode), and its reply must list nodes best first.
+// scoreNode), and its outcome's best-first view must be sorted by score.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { prioritizeCall, type PrioritizeOutcome } from "../../../src/extender/review.js";

@@ -128,8 +128,8 @@ describe("JsonWriter", () => {
 
   it.each<[string]>([["gpu-00001"], ['a "quoted" name'], ["back\\slash"], ["new\nline"], ["ünïcode"], ["\u2028"], ["emoji 🚀"], [""]])("writes %j as JSON.stringify does", (s) => {
     const out = new JsonWriter(4);
-    const text = out.raw("[").string(s).raw(",").repeatedString(s).raw("]").bytes().toString("utf8");
-    expect(text).toBe(`[${JSON.stringify(s)},${JSON.stringify(s)}]`);
+    const text = out.raw("[").string(s).raw(",").repeatedString(s).raw(",{\"k\"").repeatedValue(s).raw("}]").bytes().toString("utf8");
+    expect(text).toBe(`[${JSON.stringify(s)},${JSON.stringify(s)},{"k":${JSON.stringify(s)}}]`);
   });
 
   it("grows past its first buffer, and starts afresh on reset", () => {

@@ -211,6 +211,20 @@ describe("reuseArrays", () => {
     expect(scored.top?.node).toBe(scoredFresh.top?.node);
   });
 
+  it("makes an outcome's details built on demand throw once a later call has reused its arrays", () => {
+    const store = topologyStore(nodes);
+    const reusing: ExtenderContext = { policy, store, reuseArrays: true };
+    const filtered = filterCall(extenderCall(gpuPod("a", 4, ANY), nodes), reusing);
+    const scored = prioritizeCall(extenderCall(gpuPod("a", 4, ANY), nodes), reusing);
+    expect(scored.scores.length).toBeGreaterThan(0);
+    expect(() => filtered.verdicts).toThrow(/reused by a later call/);
+    filterCall(extenderCall(gpuPod("b", 1, ANY), nodes.slice(0, 1)), reusing);
+    expect(() => scored.infeasible).not.toThrow();
+    const late = prioritizeCall(extenderCall(gpuPod("c", 4, ANY), nodes), reusing);
+    filterCall(extenderCall(gpuPod("d", 1, ANY), nodes), reusing);
+    expect(() => late.scored).toThrow(/reused by a later call/);
+  });
+
   it("leaves outcomes of calls without it untouched by later calls", () => {
     const store = topologyStore(nodes);
     const kept = filterCall(extenderCall(gpuPod("a", 8, ANY), nodes), { policy, store });
