@@ -40,6 +40,9 @@ function compareRows(keys: Float64Array, width: number, a: number, b: number): n
   return 0;
 }
 
+/** Representatives of scoreRows, reused from call to call (scratch.ts). */
+const scratchReps = scratchArray((n) => new Int32Array(n));
+
 /**
  * Scores `rows` nodes whose tuples are rows of `keys` (`width` numbers each,
  * higher first): the scores normalizeScores gives the same tuples. Only the
@@ -51,9 +54,6 @@ function compareRows(keys: Float64Array, width: number, a: number, b: number): n
  * final place of its representative (1 if it was pushed out). Returns the row
  * of a best tuple (the first such row), or -1 for no rows.
  */
-/** Representatives of scoreRows, reused from call to call (scratch.ts). */
-const scratchReps = scratchArray((n) => new Int32Array(n));
-
 export function scoreRows(keys: Float64Array, width: number, rows: number, out: Uint8Array): number {
   const top = new Int32Array(SCORED_RANKS);
   let count = 0;

@@ -114,9 +114,9 @@ export function nodeTierWidth(intent: PodIntent): number {
   return 2 + STRATEGY_SCORERS[intent.placement.strategy].width;
 }
 
-/** The cost class's rank in the policy's preference: higher is preferred, 0 for classes not listed. */
+/** The cost class's rank in the policy's preference: higher is preferred, 0 for classes not listed (and for every class when the list is empty). */
 function costRank(costClass: string, preference: readonly string[]): number {
-  const idx = preference.length === 0 ? -1 : preference.indexOf(costClass);
+  const idx = preference.indexOf(costClass);
   return idx < 0 ? 0 : preference.length - idx;
 }
 
